@@ -1,0 +1,103 @@
+"""FastAPI application factory for the Nekpijn CDS service."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from datetime import datetime, timezone
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.config import Settings
+from service.fhir_api import install_error_handlers, outcome_response, router
+from service.knowledge import KnowledgeBase
+
+log = logging.getLogger("nekpijn_cds")
+access_log = logging.getLogger("nekpijn_cds.access")
+
+DESCRIPTION = (
+    "Clinical decision support for the KNGF neck pain guideline (KNGF-richtlijn "
+    "Nekpijn 2016). The `/fhir` endpoints serve the FHIR R4 knowledge artifacts "
+    "(CodeSystem, ValueSet, Questionnaire, PlanDefinition, ...) read-only."
+)
+
+
+def _safe_path(path: str) -> str:
+    """Path for logs: printable characters only, bounded length."""
+    return "".join(c if c.isprintable() else "?" for c in path)[:200]
+
+
+def _frames(exc: BaseException) -> str:
+    """Stack locations only: no source lines, locals or exception message."""
+    return "\n".join(
+        f"  {f.filename}:{f.lineno} in {f.name}"
+        for f in traceback.extract_tb(exc.__traceback__)
+    )
+
+
+class RequestLogMiddleware:
+    """Logs method, path (no query), status and duration; turns crashes into 500s.
+
+    Nothing else about the request (query, headers, body) is ever logged, and
+    the exception message is not logged either (it may contain patient data).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status, started = time.perf_counter(), 500, False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            log.error("Unhandled %s at\n%s", type(exc).__name__, _frames(exc))
+            if started:
+                raise
+            response = outcome_response(
+                500, "exception", "Internal server error; the error has been logged"
+            )
+            await response(scope, receive, send_wrapper)
+        finally:
+            access_log.info(
+                "%s %s %d %.1fms", scope["method"], _safe_path(scope["path"]),
+                status, (time.perf_counter() - start) * 1000,
+            )
+
+
+def create_app(
+    settings: Settings | None = None, knowledge: KnowledgeBase | None = None
+) -> FastAPI:
+    """Build the app; the knowledge base is loaded here, once (fail fast)."""
+    settings = settings if settings is not None else Settings.from_env()
+    if knowledge is None:
+        start = time.perf_counter()
+        knowledge = KnowledgeBase.load(settings.knowledge_dir)
+        log.info(
+            "Loaded %d knowledge artifacts in %.0f ms",
+            len(knowledge), (time.perf_counter() - start) * 1000,
+        )
+    app = FastAPI(title="Nekpijn CDS", version=knowledge.version, description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.knowledge = knowledge
+    app.state.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    install_error_handlers(app)
+    app.add_middleware(RequestLogMiddleware)
+    app.include_router(router)
+
+    @app.get("/health", tags=["Service"], summary="Liveness and knowledge status")
+    def health() -> dict:
+        return {"status": "ok", "version": knowledge.version, "artifacts": len(knowledge)}
+
+    return app

@@ -1,0 +1,81 @@
+"""Command-line interface: ``nekpijn-cds <command>``.
+
+Each subcommand is a ``(register, run)`` pair in :data:`COMMANDS`; add new
+ones (e.g. ``evaluate FILE``) by writing both functions and listing them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from service.config import ConfigError, Settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _register_serve(sub: argparse._SubParsersAction, settings: Settings) -> None:
+    p = sub.add_parser("serve", help="run the HTTP service (uvicorn)")
+    p.add_argument("--host", default=settings.host,
+                   help=f"bind address (default {settings.host}; env NEKPIJN_HOST)")
+    p.add_argument("--port", type=int, default=settings.port,
+                   help=f"TCP port (default {settings.port}; env NEKPIJN_PORT)")
+
+
+def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn  # imported lazily: keeps other subcommands fast
+
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_config=None,  # use our logging setup
+        log_level=settings.log_level,
+        access_log=False,  # uvicorn's access log includes the query string
+        server_header=False,
+    )
+    return 0
+
+
+Register = Callable[[argparse._SubParsersAction, Settings], None]
+Run = Callable[[argparse.Namespace, Settings], int]
+
+COMMANDS: dict[str, tuple[Register, Run]] = {
+    "serve": (_register_serve, _run_serve),
+}
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand in :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="nekpijn-cds",
+        description="Nekpijn CDS: FHIR R4 clinical decision support for neck pain.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register, _ in COMMANDS.values():
+        register(sub, settings)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nekpijn-cds`` console script; returns the exit code."""
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"nekpijn-cds: configuration error: {exc}", file=sys.stderr)
+        return 2
+    parser = build_parser(settings)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    _, run = COMMANDS[args.command]
+    return run(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
