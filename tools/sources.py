@@ -1,0 +1,184 @@
+"""Read the project's knowledge sources: the DAK copy (dak/) and knowledge/.
+
+dak/ is a verbatim copy of the contract (../shared/dak); knowledge/ holds
+what the project adds (applicability rules, displays the DAK leaves out).
+Used by the FSH generator and by the tests that check artifacts against
+the contract.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DAK_DIR = ROOT / "dak"
+KNOWLEDGE_DIR = ROOT / "knowledge"
+
+CANONICAL_BASE = "https://nekpijn-cds.org/fhir"
+LOCAL_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/nekpijn"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+UZI_SYSTEM = "http://fhir.nl/fhir/NamingSystem/uzi-rolcode"
+
+
+def _load_yaml(path: Path) -> dict:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def split_code(ref: str) -> tuple[str, str, str | None]:
+    """'http://snomed.info/sct|404640003' or '125606003|Fracture' → parts."""
+    if ref.startswith("http"):
+        system, code = ref.split("|", 1)
+        return system, code, None
+    code, _, display = ref.partition("|")
+    return SNOMED, code, display or None
+
+
+@dataclass
+class Element:
+    """One data-dictionary element (an input item or a derived flag)."""
+
+    code: str
+    group: str
+    nl: str
+    en: str
+    type: str | None = None  # None for derived elements
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def derived(self) -> bool:
+        return self.type is None
+
+    @property
+    def in_questionnaire(self) -> bool:
+        return self.type not in (None, "observation-only", "intervention")
+
+
+@dataclass
+class Sources:
+    dak_dir: Path = DAK_DIR
+    knowledge_dir: Path = KNOWLEDGE_DIR
+
+    # -- raw files -------------------------------------------------------
+    @cached_property
+    def dictionary(self) -> dict:
+        return _load_yaml(self.dak_dir / "data-dictionary.yaml")
+
+    @cached_property
+    def catalogue(self) -> dict:
+        return _load_yaml(self.dak_dir / "recommendations.yaml")
+
+    @cached_property
+    def local_codes(self) -> dict:
+        return _load_yaml(self.knowledge_dir / "local-codes.yaml")
+
+    @cached_property
+    def plans(self) -> dict:
+        return _load_yaml(self.knowledge_dir / "plan-definitions.yaml")
+
+    # -- data dictionary -------------------------------------------------
+    @property
+    def groups(self) -> list[dict]:
+        return self.dictionary["groups"]
+
+    @cached_property
+    def elements(self) -> list[Element]:
+        out = []
+        for group in self.groups:
+            for item in group.get("items", []):
+                # interventions are codes for orders, not inputs: they have no type
+                out.append(Element(item["code"], group["code"], item["nl"], item["en"], item.get("type", "intervention"), item))
+            for item in group.get("derived", []):
+                out.append(Element(item["code"], group["code"], item["nl"], item["en"], None, item))
+        return out
+
+    @cached_property
+    def element_by_code(self) -> dict[str, Element]:
+        return {e.code: e for e in self.elements}
+
+    @property
+    def pathologies(self) -> list[dict]:
+        return next(g for g in self.groups if g["code"] == "red-flags")["pathologies"]
+
+    @property
+    def clinical_red_flags(self) -> list[Element]:
+        """The rf-* items (not the derived age flags), decision-logic §1."""
+        return [e for e in self.elements if e.group == "red-flags" and e.code.startswith("rf-") and not e.derived]
+
+    @property
+    def interventions(self) -> list[Element]:
+        return [e for e in self.elements if e.group == "interventions"]
+
+    # -- catalogue -------------------------------------------------------
+    @property
+    def recommendations(self) -> list[dict]:
+        return self.catalogue["recommendations"]
+
+    @cached_property
+    def recommendation_by_code(self) -> dict[str, dict]:
+        return {r["code"]: r for r in self.recommendations}
+
+    @property
+    def sections(self) -> list[dict]:
+        return self.catalogue["sections"] + self.local_codes["sections"]
+
+    @property
+    def uzi_roles(self) -> dict[str, dict]:
+        return self.catalogue["uzi_roles"]
+
+    @property
+    def order_checks(self) -> list[dict]:
+        return self.local_codes["order_checks"]
+
+    # -- self-check (self-check.md tables) --------------------------------
+    @cached_property
+    def self_check_items(self) -> list[dict]:
+        """Rows of the self-check item table: code, nl, en, group flag."""
+        rows = []
+        text = (self.dak_dir / "self-check.md").read_text(encoding="utf-8")
+        for line in text.splitlines():
+            m = re.match(r"^\| `(sc-[a-z0-9-]+)`([^|]*)\| ([^|]+) \| ([^|]+) \|$", line)
+            if m:
+                rows.append({"code": m.group(1), "note": m.group(2).strip(), "nl": m.group(3).strip(), "en": m.group(4).strip()})
+        return rows
+
+    # -- action titles (knowledge/plan-definitions.yaml) -------------------
+    @cached_property
+    def action_titles(self) -> dict[str, dict]:
+        titles: dict[str, dict] = {}
+        for plan in self.plans["plan_definitions"]:
+            for section in plan["sections"]:
+                for action in section["actions"]:
+                    if "title" in action:
+                        titles.setdefault(action["code"], action["title"])
+        return titles
+
+    def title_of(self, code: str) -> dict[str, str]:
+        """Short Dutch/English title of a recommendation or order check."""
+        if code in self.action_titles:
+            return self.action_titles[code]
+        rec = self.recommendation_by_code.get(code)
+        if rec is not None:  # con-*/dis-*: the catalogue text is already short
+            return {"nl": rec["nl"], "en": rec["en"]}
+        check = next(c for c in self.order_checks if c["code"] == code)
+        return {"nl": check["nl"], "en": check["en"]}
+
+    def text_of(self, code: str) -> dict[str, str]:
+        """Full Dutch/English text (the catalogue text)."""
+        rec = self.recommendation_by_code.get(code)
+        if rec is not None:
+            return {"nl": rec["nl"], "en": rec["en"]}
+        check = next(c for c in self.order_checks if c["code"] == code)
+        return {"nl": check["nl"], "en": check["en"]}
+
+    def guideline_of(self, code: str) -> str:
+        rec = self.recommendation_by_code.get(code)
+        if rec is not None:
+            return rec["guideline"]
+        return next(c for c in self.order_checks if c["code"] == code)["guideline"]
