@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from tools.mapping_doc import mapping_markdown
 from tools.fsh import GENERATED_HEADER, coding, pascal, q, translation
 from tools.sources import CANONICAL_BASE, LOCAL_SYSTEM, ROOT, SNOMED, Sources, split_code
 
@@ -552,9 +553,11 @@ def activitydefinitions_fsh(src: Sources) -> str:
         lines += _guideline_artifact("relatedArtifact", src, rec["guideline"])
         lines.append(f"* kind = #{AD_KIND[kind]}")
         if AD_KIND[kind] == "ServiceRequest" and kind != "referral":
-            for icode in rec.get("interventions", []):
+            interventions = rec.get("interventions") or src.local_codes["therapy_interventions"][code]
+            for icode in interventions:
                 lines.append(f"* code.coding[+] = {coding('$nekpijn', icode, src.element_by_code[icode].nl)}")
-            if len(rec.get("interventions", [])) > 1:
+            if len(interventions) > 1 or not rec.get("interventions"):
+                # the codings name the combined interventions; the text names the order
                 lines.append(f"* code.text = {q(text['nl'] if len(text['nl']) < 80 else title['nl'])}")
         elif kind == "referral":
             lines.append('* code = $sct#3457005 "Patient referral"')
@@ -649,6 +652,7 @@ def render_all(src: Sources | None = None) -> dict[Path, str]:
         PROFILES_OUT / "questionnaire-nekpijn-intake.fsh": questionnaire_fsh(src),
         PROFILES_OUT / "activitydefinitions.fsh": activitydefinitions_fsh(src),
         PROFILES_OUT / "plandefinitions.fsh": plandefinitions_fsh(src),
+        ROOT / "docs" / "guideline-mapping.md": mapping_markdown(src),
     }
 
 

@@ -756,6 +756,8 @@ Usage: #definition
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), C.3"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
 * kind = #ServiceRequest
+* code.coding[+] = $nekpijn#int-exercise-therapy "Oefentherapie"
+* code.text = "Graduele blootstelling"
 * intent = #proposal
 * priority = #routine
 
