@@ -1,0 +1,50 @@
+# Nekpijn CDS — the two commands of the README, plus maintenance targets.
+#   make serve   install what the service needs and start it (ARGS="--host H --port P")
+#   make test    install everything (Python test deps, SUSHI, FHIR core package) and run all tests
+# Both work on a fresh machine from a fresh clone; set-up steps are skipped when done.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ARGS   ?=
+
+.PHONY: serve test knowledge examples check-knowledge setup setup-dev clean
+
+serve: $(VENV)/.runtime
+	$(BIN)/nekpijn-cds serve $(ARGS)
+
+test: $(VENV)/.dev node_modules/.bin/sushi
+	$(BIN)/python -m tools.core_package >/dev/null
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Regenerate FSH from dak/ + knowledge/, compile with SUSHI, rebuild package and Bundle.
+knowledge: $(VENV)/.dev node_modules/.bin/sushi
+	$(BIN)/python -m tools.build_knowledge
+
+check-knowledge: $(VENV)/.dev node_modules/.bin/sushi
+	$(BIN)/python -m tools.build_knowledge --check
+
+examples: $(VENV)/.dev
+	$(BIN)/python -m tools.make_examples
+
+setup: $(VENV)/.runtime
+setup-dev: $(VENV)/.dev node_modules/.bin/sushi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(VENV)/.runtime $@
+
+node_modules/.bin/sushi: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules build dist *.egg-info
