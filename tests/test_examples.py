@@ -1,0 +1,511 @@
+"""The example case Bundles (examples/<case-id>.json, built by tools/make_examples.py).
+
+1. the committed examples are fresh (a rebuild gives the same bytes);
+2. there is one example per case of tests/cases/cases.yaml;
+3. every example and every entry parses with fhir.resources (R4B models);
+4. every example validates with pyrofile-validator against the project's
+   profiles, ValueSets, CodeSystem and Questionnaire (service/knowledge/fhir/,
+   or $NEKPIJN_VALIDATION_DIR) with 0 errors;
+5. deliberately broken resources DO fail validation (the profiles are enforced);
+6. unit tests of the case → Bundle rules (dates, time zones, PSK components).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+
+from support.validation import errors, format_issues, knowledge_dir, validate
+from tools.case_bundles import EVALUATION_DATE_URL, LOCAL_SYSTEM, build_case_bundle
+from tools.make_examples import CASES, DATA_DICTIONARY, EVALUATION_DAY, EXAMPLES, example_texts, write_examples
+
+CASE_LIST: list[dict] = yaml.safe_load(CASES.read_text(encoding="utf-8"))["cases"]
+CASE_IDS = [case["id"] for case in CASE_LIST]
+DATA_DICT: dict = yaml.safe_load(DATA_DICTIONARY.read_text(encoding="utf-8"))
+PROFILE = "https://nekpijn-cds.org/fhir/StructureDefinition/"
+
+
+def load_example(case_id: str) -> dict:
+    return json.loads((EXAMPLES / f"{case_id}.json").read_text(encoding="utf-8"))
+
+
+def case(case_id: str) -> dict:
+    return next(c for c in CASE_LIST if c["id"] == case_id)
+
+
+def entry(bundle: dict, resource_id: str) -> dict:
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["id"] == resource_id)
+
+
+# ---------------------------------------------------------------------------
+# 1-2. fresh, one per case
+# ---------------------------------------------------------------------------
+
+
+def test_examples_are_fresh(tmp_path: Path) -> None:
+    written = write_examples(tmp_path)
+    assert sorted(p.name for p in written) == sorted(f"{cid}.json" for cid in CASE_IDS)
+    stale = [
+        p.name for p in written
+        if not (EXAMPLES / p.name).is_file()
+        or (EXAMPLES / p.name).read_bytes() != p.read_bytes()
+    ]
+    assert not stale, f"examples/ is stale, run `make examples`: {stale}"
+
+
+def test_build_is_deterministic() -> None:
+    assert example_texts() == example_texts()
+
+
+def test_one_example_per_case() -> None:
+    assert len(CASE_IDS) == len(set(CASE_IDS)), "duplicate case ids in cases.yaml"
+    for cid in CASE_IDS:
+        assert (EXAMPLES / f"{cid}.json").is_file(), f"missing examples/{cid}.json"
+    # every case Bundle in examples/ belongs to a case (no leftovers of renamed cases)
+    for path in EXAMPLES.glob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        extensions = data.get("meta", {}).get("extension", []) if data.get("resourceType") == "Bundle" else []
+        if any(ext.get("url") == EVALUATION_DATE_URL for ext in extensions):
+            assert path.stem in CASE_IDS, f"{path.name} is not a case of cases.yaml"
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_example_shape(case_id: str) -> None:
+    bundle = load_example(case_id)
+    assert bundle["id"] == case_id
+    assert bundle["type"] == "collection"
+    assert bundle["timestamp"] == "2026-06-15T12:00:00+02:00"
+    assert bundle["meta"] == {"extension": [{"url": EVALUATION_DATE_URL, "valueDate": "2026-06-15"}]}
+    resources = [e["resource"] for e in bundle["entry"]]
+    for e in bundle["entry"]:
+        r = e["resource"]
+        assert e["fullUrl"] == f"http://example.org/fhir/{r['resourceType']}/{r['id']}"
+        if "subject" in r:
+            assert r["subject"] == {"reference": f"Patient/{case_id}"}
+    patient = resources[0]
+    assert patient["resourceType"] == "Patient" and patient["id"] == case_id
+    assert set(patient) == {"resourceType", "id", "birthDate"}
+    for r in resources:
+        if r["resourceType"] == "Observation":
+            assert r["status"] == "final"
+            assert r["effectiveDateTime"].endswith("T09:30:00+02:00")
+    conditions = [r for r in resources if r["resourceType"] == "Condition"]
+    assert len(conditions) == (1 if "onset_days" in case(case_id) else 0)
+
+
+# ---------------------------------------------------------------------------
+# 3. fhir.resources
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_example_parses_with_fhir_resources(case_id: str) -> None:
+    bundle = load_example(case_id)
+    Bundle.model_validate(bundle)
+    for e in bundle["entry"]:
+        resource = e["resource"]
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+# ---------------------------------------------------------------------------
+# 4. pyrofile-validator
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_example_validates(case_id: str) -> None:
+    issues = validate(load_example(case_id))
+    assert not errors(issues), f"validated against {knowledge_dir()}:\n" + format_issues(errors(issues))
+
+
+def test_validation_time_of_all_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    """Validating every example (validator already loaded) stays well under a minute."""
+    validate(load_example(CASE_IDS[0]))  # load + warm up (cached afterwards)
+    started = time.perf_counter()
+    for cid in CASE_IDS:
+        validate(load_example(cid))
+    elapsed = time.perf_counter() - started
+    with capsys.disabled():
+        print(f"\n[validation] {len(CASE_IDS)} example Bundles in {elapsed:.2f} s (warm validator)")
+    assert elapsed < 60
+
+
+# ---------------------------------------------------------------------------
+# 5. broken resources fail
+# ---------------------------------------------------------------------------
+
+CRS_CASE = "crs-excluded-in-principle"  # has tests, rotation, NPRS and PSK
+
+
+@pytest.fixture(scope="module")
+def crs_bundle() -> dict:
+    return build_case_bundle(case(CRS_CASE), EVALUATION_DAY, DATA_DICT)
+
+
+def _nprs_11(b):
+    r = entry(b, f"{CRS_CASE}-nprs-d0"); r["valueInteger"] = 11; return r
+
+
+def _nprs_negative(b):
+    r = entry(b, f"{CRS_CASE}-nprs-d0"); r["valueInteger"] = -1; return r
+
+
+def _nprs_other_loinc(b):
+    r = entry(b, f"{CRS_CASE}-nprs-d0"); r["code"]["coding"][0]["code"] = "38208-5"; return r
+
+
+def _nprs_no_effective(b):
+    r = entry(b, f"{CRS_CASE}-nprs-d0"); del r["effectiveDateTime"]; return r
+
+
+def _psk_activity_without_text(b):
+    r = entry(b, f"{CRS_CASE}-psk-d0"); del r["component"][1]["code"]["text"]; return r
+
+
+def _psk_activity_11(b):
+    r = entry(b, f"{CRS_CASE}-psk-d0"); r["component"][0]["valueInteger"] = 11; return r
+
+
+def _psk_score_10_5(b):
+    r = entry(b, f"{CRS_CASE}-psk-d0"); r["valueQuantity"]["value"] = 10.5; return r
+
+
+def _psk_decimal(b):
+    r = entry(b, f"{CRS_CASE}-psk-d0"); r["valueDecimal"] = r.pop("valueQuantity")["value"]; return r
+
+
+def _psk_foreign_component(b):
+    r = entry(b, f"{CRS_CASE}-psk-d0")
+    r["component"].append({"code": {"coding": [{"system": LOCAL_SYSTEM, "code": "nprs"}]}, "valueInteger": 3})
+    return r
+
+
+def _test_maybe(b):
+    r = entry(b, f"{CRS_CASE}-test-spurling")
+    r["valueCodeableConcept"] = {"coding": [{"system": "http://snomed.info/sct", "code": "maybe"}], "text": "maybe"}
+    return r
+
+
+def _test_not_a_crs_test(b):
+    r = entry(b, f"{CRS_CASE}-test-spurling")
+    r["code"] = {"coding": [{"system": LOCAL_SYSTEM, "code": "rf-fever"}]}
+    return r
+
+
+def _test_no_value(b):
+    r = entry(b, f"{CRS_CASE}-test-spurling"); del r["valueCodeableConcept"]; return r
+
+
+def _rotation_one_side(b):
+    r = entry(b, f"{CRS_CASE}-cervical-rotation-d0"); del r["component"][1]; return r
+
+
+def _rotation_radians(b):
+    r = entry(b, f"{CRS_CASE}-cervical-rotation-d0"); r["component"][0]["valueQuantity"]["code"] = "rad"; return r
+
+
+def _rotation_negative(b):
+    r = entry(b, f"{CRS_CASE}-cervical-rotation-d0"); r["component"][1]["valueQuantity"]["value"] = -10; return r
+
+
+def _rotation_with_value(b):
+    r = entry(b, f"{CRS_CASE}-cervical-rotation-d0"); r["valueInteger"] = 50; return r
+
+
+def _qr_unknown_link_id(b):
+    r = entry(b, f"{CRS_CASE}-intake"); r["item"][0]["item"][1]["linkId"] = "course"; return r
+
+
+def _qr_wrong_answer_type(b):
+    r = entry(b, f"{CRS_CASE}-intake"); r["item"][0]["item"][1]["answer"] = [{"valueString": "afnemend"}]; return r
+
+
+def _qr_unknown_answer_code(b):
+    r = entry(b, f"{CRS_CASE}-intake"); r["item"][0]["item"][1]["answer"][0]["valueCoding"]["code"] = "trend-better"; return r
+
+
+def _qr_missing_required_onset(b):
+    r = entry(b, f"{CRS_CASE}-intake"); del r["item"][0]["item"][0]; return r
+
+
+def _bundle_with_bad_entry(b):
+    _nprs_11(b); return b
+
+
+def _bundle_evaluation_date_as_string(b):
+    b["meta"]["extension"][0] = {"url": EVALUATION_DATE_URL, "valueString": "vandaag"}; return b
+
+
+def _observation(profile: str, **fields) -> dict:
+    return {
+        "resourceType": "Observation", "id": "x", "meta": {"profile": [PROFILE + profile]},
+        "status": "final", "subject": {"reference": "Patient/p"},
+        "effectiveDateTime": "2026-06-15T09:30:00+02:00", **fields,
+    }
+
+
+def _local(code: str) -> dict:
+    return {"coding": [{"system": LOCAL_SYSTEM, "code": code}]}
+
+
+def _finding_not_boolean_code(b):
+    return _observation("finding-observation", code=_local("nprs"), valueBoolean=True)
+
+
+def _instrument_tsk_out_of_range(b):
+    return _observation("instrument-score-observation", code=_local("tsk"), valueInteger=12)
+
+
+def _instrument_without_score(b):
+    return _observation("instrument-score-observation", code=_local("ndi"))
+
+
+def _instrument_components_on_ndi(b):
+    return _observation("instrument-score-observation", code=_local("ndi"), valueInteger=20,
+                        component=[{"code": _local("4dkl-distress"), "valueInteger": 4}])
+
+
+def _case_feature(**overrides) -> dict:
+    resource = _observation(
+        "case-feature-observation",
+        category=[_local("case-feature")], code=_local("treatment-profile"),
+        valueCodeableConcept=_local("profile-b"), note=[{"text": "Regel: ..."}],
+    )
+    resource.update(overrides)
+    return {k: v for k, v in resource.items() if v is not None}
+
+
+def _case_feature_amended(b):
+    return _case_feature(status="amended")
+
+
+def _case_feature_without_note(b):
+    return _case_feature(note=None)
+
+
+def _case_feature_without_category(b):
+    return _case_feature(category=[{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "exam"}]}])
+
+
+def _case_feature_unknown_feature(b):
+    return _case_feature(code=_local("nprs"))
+
+
+def _case_feature_component_not_a_pathology(b):
+    return _case_feature(code=_local("serious-pathology"), valueCodeableConcept=_local("suspected"),
+                         component=[{"code": _local("rf-fever"), "valueString": "Koorts"}])
+
+
+BROKEN = {
+    # name: (mutation, an issue code that must be among the errors)
+    "nprs-value-11": (_nprs_11, "profile.invariant.nk-nprs-1"),
+    "nprs-value-negative": (_nprs_negative, "profile.invariant.nk-nprs-1"),
+    "nprs-other-loinc-code": (_nprs_other_loinc, "profile.slice.cardinality.min"),
+    "nprs-no-effective": (_nprs_no_effective, "profile.required"),
+    "psk-activity-without-text": (_psk_activity_without_text, "profile.invariant.nk-psk-3"),
+    "psk-activity-11": (_psk_activity_11, "profile.invariant.nk-psk-2"),
+    "psk-score-10.5": (_psk_score_10_5, "profile.invariant.nk-psk-1"),
+    "psk-valueDecimal": (_psk_decimal, "element.unknown"),
+    "psk-foreign-component": (_psk_foreign_component, "profile.slice.closed"),
+    "test-result-maybe": (_test_maybe, "profile.binding.required"),
+    "test-code-not-a-crs-test": (_test_not_a_crs_test, "profile.binding.required"),
+    "test-without-result": (_test_no_value, "profile.required"),
+    "rotation-one-side": (_rotation_one_side, "profile.slice.cardinality.min"),
+    "rotation-radians": (_rotation_radians, "profile.slice.element.pattern"),
+    "rotation-negative": (_rotation_negative, "profile.invariant.nk-rot-1"),
+    "rotation-with-value": (_rotation_with_value, "profile.element.cardinality.max"),
+    "qr-unknown-linkid": (_qr_unknown_link_id, "questionnaire.item.unknown"),
+    "qr-wrong-answer-type": (_qr_wrong_answer_type, "questionnaire.answer.type"),
+    "qr-unknown-answer-code": (_qr_unknown_answer_code, "terminology.code-system"),
+    "qr-missing-onset-date": (_qr_missing_required_onset, "questionnaire.item.required"),
+    "bundle-with-broken-entry": (_bundle_with_bad_entry, "profile.invariant.nk-nprs-1"),
+    "bundle-evaluation-date-string": (_bundle_evaluation_date_as_string, "extension.value.type"),
+    "finding-code-not-boolean": (_finding_not_boolean_code, "profile.binding.required"),
+    "instrument-tsk-12": (_instrument_tsk_out_of_range, "profile.invariant.nk-ins-4"),
+    "instrument-without-score": (_instrument_without_score, "profile.invariant.nk-ins-1"),
+    "instrument-components-on-ndi": (_instrument_components_on_ndi, "profile.invariant.nk-ins-2"),
+    "case-feature-amended": (_case_feature_amended, "profile.invariant.nk-cf-1"),
+    "case-feature-without-note": (_case_feature_without_note, "profile.required"),
+    "case-feature-without-category": (_case_feature_without_category, "profile.slice.cardinality.min"),
+    "case-feature-unknown-feature": (_case_feature_unknown_feature, "profile.binding.required"),
+    "case-feature-component-not-a-pathology": (_case_feature_component_not_a_pathology, "profile.element.binding.required"),
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_broken_resource_fails(name: str, crs_bundle: dict) -> None:
+    mutate, expected_code = BROKEN[name]
+    resource = mutate(copy.deepcopy(crs_bundle))
+    found = errors(validate(resource))
+    assert expected_code in {issue.code for issue in found}, (
+        f"{name}: expected an error {expected_code}, got:\n{format_issues(found) or '(no errors)'}"
+    )
+
+
+def test_valid_case_feature_passes() -> None:
+    good = [
+        _case_feature(),
+        _case_feature(status="preliminary"),
+        _case_feature(code=_local("psychosocial-dominant"), valueCodeableConcept=None, valueBoolean=True),
+        _case_feature(code=_local("serious-pathology"), valueCodeableConcept=_local("suspected"),
+                      derivedFrom=[{"reference": "QuestionnaireResponse/q"}, {"reference": "Observation/o"}],
+                      component=[{"code": _local("pathology-malignancy"),
+                                  "valueString": "Kanker in de voorgeschiedenis; Onverklaarbaar gewichtsverlies"}]),
+    ]
+    for resource in good:
+        found = errors(validate(resource))
+        assert not found, format_issues(found)
+
+
+def test_valid_instrument_scores_pass() -> None:
+    good = [
+        _observation("instrument-score-observation", code=_local("tsk"), valueInteger=40),
+        _observation("instrument-score-observation",
+                     code={"coding": [{"system": LOCAL_SYSTEM, "code": "ndi"}, {"system": "http://loinc.org", "code": "82237-9"}]},
+                     valueInteger=18),
+        _observation("instrument-score-observation", code=_local("4dkl"),
+                     component=[{"code": _local("4dkl-distress"), "valueInteger": 12},
+                                {"code": _local("4dkl-somatisation"), "valueInteger": 5}]),
+        _observation("finding-observation", code={"coding": [{"system": "http://snomed.info/sct", "code": "386661006"}]},
+                     valueBoolean=True),
+    ]
+    for resource in good:
+        found = errors(validate(resource))
+        assert not found, format_issues(found)
+
+
+# Type restrictions of a profile (value[x], effective[x], Reference targets).
+# pyrofile-validator 0.3.0 does not enforce them; support/type_rules.py does,
+# as `profile.type` errors.
+TYPE_VIOLATIONS = {
+    "finding-valueString": lambda: _observation("finding-observation", code=_local("rf-fever"), valueString="ja"),
+    "nprs-subject-group": lambda: _observation(
+        "nprs-observation", code={"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+        valueInteger=3, subject={"reference": "Group/g"}),
+    "nprs-effectivePeriod": lambda: {
+        **{k: v for k, v in _observation(
+            "nprs-observation", code={"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+            valueInteger=3).items() if k != "effectiveDateTime"},
+        "effectivePeriod": {"start": "2026-06-15"},
+    },
+    "rotation-with-value": lambda: {
+        **_observation("cervical-rotation-observation", code=_local("cervical-rotation"), valueInteger=50),
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(TYPE_VIOLATIONS))
+def test_profile_type_restrictions_are_enforced(name: str) -> None:
+    found = errors(validate(TYPE_VIOLATIONS[name]()))
+    assert "profile.type" in {issue.code for issue in found}, format_issues(found)
+
+
+# ---------------------------------------------------------------------------
+# 6. case → Bundle rules
+# ---------------------------------------------------------------------------
+
+
+def test_birth_date_and_dates() -> None:
+    bundle = load_example("follow-up-d-improved")  # age 45, onset 60, intake 45, tests default intake
+    assert entry(bundle, "follow-up-d-improved")["birthDate"] == "1981-03-07"  # 2026-06-15 - 45 y - 100 d
+    qr = entry(bundle, "follow-up-d-improved-intake")
+    assert qr["authored"] == "2026-05-01T10:00:00+02:00"
+    onset = next(i for g in qr["item"] for i in g["item"] if i["linkId"] == "onset-date")
+    assert onset["answer"] == [{"valueDate": "2026-04-16"}]
+    assert entry(bundle, "follow-up-d-improved-neck-pain")["onsetDateTime"] == "2026-04-16"
+    assert entry(bundle, "follow-up-d-improved-test-spurling")["effectiveDateTime"] == "2026-05-01T09:30:00+02:00"
+    # intake_days defaults to onset_days
+    grade_iv = load_example("grade-iv-malignancy")
+    assert entry(grade_iv, "grade-iv-malignancy-intake")["authored"] == "2026-05-11T10:00:00+02:00"
+
+
+def test_winter_time_offset() -> None:
+    spec = {"id": "w", "age": 40, "onset_days": 30, "answers": {"rf-fever": False},
+            "tests": {"test-ultt": "neg"}, "tests_days": 3, "obs": [{"code": "nprs", "value": 4, "days": 1}]}
+    bundle = build_case_bundle(spec, date(2026, 3, 30), DATA_DICT)  # DST started 2026-03-29
+    assert entry(bundle, "w-intake")["authored"] == "2026-02-28T10:00:00+01:00"
+    assert entry(bundle, "w-test-ultt")["effectiveDateTime"] == "2026-03-27T09:30:00+01:00"
+    assert entry(bundle, "w-nprs-d1")["effectiveDateTime"] == "2026-03-29T09:30:00+02:00"
+    assert bundle["timestamp"] == "2026-03-30T12:00:00+02:00"
+
+
+def test_questionnaire_response_structure() -> None:
+    qr = entry(load_example("b-work-sick-leave"), "b-work-sick-leave-intake")
+    assert qr["questionnaire"] == "https://nekpijn-cds.org/fhir/Questionnaire/nekpijn-intake"
+    assert qr["status"] == "completed"
+    assert [g["linkId"] for g in qr["item"]] == ["episode", "red-flags", "prognosis"]
+    episode = qr["item"][0]
+    assert [i["linkId"] for i in episode["item"]] == ["onset-date", "work-related", "adl-impact", "sick-leave", "sick-leave-weeks"]
+    assert episode["item"][4] == {"linkId": "sick-leave-weeks", "text": "Duur van verzuim of productieverlies (weken)",
+                                  "answer": [{"valueInteger": 6}]}
+    assert episode["item"][2]["answer"][0]["valueCoding"] == {
+        "system": LOCAL_SYSTEM, "code": "adl-substantial", "display": "Forse invloed"}
+
+
+def test_answer_types_and_relative_dates() -> None:
+    spec = {"id": "t", "age": 30, "answers": {"onset-date": "-10d", "sick-leave-weeks": 2, "comorbidities": "astma"}}
+    bundle = build_case_bundle(spec, EVALUATION_DAY, DATA_DICT)
+    items = {i["linkId"]: i["answer"][0] for g in entry(bundle, "t-intake")["item"] for i in g["item"]}
+    assert items == {"onset-date": {"valueDate": "2026-06-05"}, "sick-leave-weeks": {"valueInteger": 2},
+                     "comorbidities": {"valueString": "astma"}}
+    assert not [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
+
+
+def test_no_onset_answer_keeps_condition() -> None:
+    spec = {"id": "n", "age": 30, "onset_days": 20, "no_onset_answer": True, "answers": {"adl-impact": "adl-hardly"}}
+    bundle = build_case_bundle(spec, EVALUATION_DAY, DATA_DICT)
+    qr = entry(bundle, "n-intake")
+    assert "onset-date" not in {i["linkId"] for g in qr["item"] for i in g["item"]}
+    assert qr["authored"] == "2026-05-26T10:00:00+02:00"
+    assert entry(bundle, "n-neck-pain")["onsetDateTime"] == "2026-05-26"
+
+
+@pytest.mark.parametrize("score, components", [(4.0, [4, 4, 4]), (4.5, [5, 5, 4]), (5.5, [6, 6, 5]), (3.0, [3, 3, 3]), (0.0, [0, 0, 0]), (10.0, [10, 10, 10])])
+def test_psk_components_closest_to_recorded_score(score: float, components: list[int]) -> None:
+    spec = {"id": "p", "age": 30, "obs": [{"code": "psk", "value": score, "days": 0}]}
+    psk = entry(build_case_bundle(spec, EVALUATION_DAY, DATA_DICT), "p-psk-d0")
+    assert psk["valueQuantity"] == {"value": score, "unit": "score", "system": "http://unitsofmeasure.org", "code": "{score}"}
+    assert [c["valueInteger"] for c in psk["component"]] == components
+    assert all(c["code"]["text"] for c in psk["component"])
+
+
+def test_painscore_and_generic_observations() -> None:
+    spec = {"id": "g", "age": 30, "obs": [
+        {"code": "nprs", "value": 3, "days": 0, "painscore": True},
+        {"code": "rf-fever", "value": True, "days": 2},
+        {"code": "tsk", "value": 41, "days": 2},
+        {"code": "4dkl", "value": {"4dkl-distress": 12, "4dkl-anxiety": 3}, "days": 2},
+        {"code": "test-ultt", "value": "neg", "days": 1},
+    ]}
+    bundle = build_case_bundle(spec, EVALUATION_DAY, DATA_DICT)
+    painscore = entry(bundle, "g-nprs-d0")
+    assert "meta" not in painscore
+    assert painscore["code"]["coding"][0]["code"] == "225908003"
+    assert painscore["method"]["coding"][0] == {"system": "urn:oid:2.16.840.1.113883.2.4.3.11.60.40.4.9.1", "code": "NRS"}
+    assert entry(bundle, "g-rf-fever-d2")["meta"]["profile"] == [PROFILE + "finding-observation"]
+    assert entry(bundle, "g-tsk-d2")["valueInteger"] == 41
+    assert len(entry(bundle, "g-4dkl-d2")["component"]) == 2
+    assert entry(bundle, "g-test-ultt-d1")["meta"]["profile"] == [PROFILE + "clinical-test-observation"]
+    for e in bundle["entry"][1:]:
+        found = errors(validate(e["resource"]))
+        assert not found, format_issues(found)
+
+
+@pytest.mark.parametrize("bad", [
+    {"answers": {"no-such-item": True}},
+    {"answers": {"rf-fever": "ja"}},
+    {"answers": {"course-trend": "trend-sideways"}},
+    {"answers": {"cervical-rotation": 40}},
+    {"tests": {"test-spurling": "maybe"}},
+    {"obs": [{"code": "nprs", "value": 4.5, "days": 0}]},
+])
+def test_invalid_case_input_is_rejected(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        build_case_bundle({"id": "x", "age": 30, **bad}, EVALUATION_DAY, DATA_DICT)

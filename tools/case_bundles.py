@@ -1,0 +1,417 @@
+"""Turn a reference case of tests/cases/cases.yaml into a FHIR R4 collection Bundle.
+
+The case format is described in the header of tests/cases/cases.yaml; every
+date in a case is relative to the evaluation day ("today", Europe/Amsterdam).
+`build_case_bundle(case, today, data_dictionary)` is pure: the same case, day
+and data dictionary always give the same Bundle (no uuids, no clock).
+
+Shapes (contract: dak/data-dictionary.yaml, dak/outputs.md; profiles in
+profiles/observations.fsh):
+
+* Patient `<case>`: birthDate = today - age years - 100 days; no name, no identifier.
+* QuestionnaireResponse `<case>-intake` for Questionnaire nekpijn-intake, authored
+  on the intake day at 10:00 Amsterdam time; one group item per data-dictionary
+  group that has answers, the answers in data-dictionary order.
+* Observations (status final, effective 09:30 Amsterdam on their day):
+  clinical tests, NPRS (LOINC 72514-3, or a Nictiz zib PainScore), PSK,
+  cervical rotation, boolean findings and instrument scores, each with
+  meta.profile = the project profile (none for the zib PainScore).
+* Condition `<case>-neck-pain` (SNOMED CT 81680005) with onsetDateTime = the onset
+  day, for every case that has onset_days.
+
+Deviation from the case header: FHIR R4 Observation.value[x] has no decimal
+type, so the PSK score ("valueDecimal" in the data dictionary) is written as
+valueQuantity {value, UCUM "{score}"}; see profiles/observations.fsh.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from typing import Any, Iterator
+from zoneinfo import ZoneInfo
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+CANONICAL_BASE = "https://nekpijn-cds.org/fhir"
+LOCAL_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/nekpijn"
+QUESTIONNAIRE = f"{CANONICAL_BASE}/Questionnaire/nekpijn-intake"
+EVALUATION_DATE_URL = f"{CANONICAL_BASE}/StructureDefinition/evaluation-date"
+FULL_URL_BASE = "http://example.org/fhir"
+
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+ZIB_PAIN_METHOD = "urn:oid:2.16.840.1.113883.2.4.3.11.60.40.4.9.1"  # zib PijnMeetmethode
+
+NPRS_LOINC = {"system": LOINC, "code": "72514-3", "display": "Pain severity - 0-10 verbal numeric rating [Score] - Reported"}
+NDI_LOINC = {"system": LOINC, "code": "82237-9", "display": "Total score [NDI]"}
+PAIN_SCORE_SNOMED = {"system": SNOMED, "code": "225908003", "display": "Pain score"}
+NECK_PAIN_SNOMED = {"system": SNOMED, "code": "81680005", "display": "Neck pain"}
+TEST_RESULTS = {
+    "pos": {"system": SNOMED, "code": "10828004", "display": "Positive"},
+    "neg": {"system": SNOMED, "code": "260385009", "display": "Negative"},
+}
+
+INTAKE_TIME = time(10, 0)
+OBSERVATION_TIME = time(9, 30)
+BUNDLE_TIME = time(12, 0)
+
+# Activities in the patient's words, used for the three PSK components.
+PSK_ACTIVITIES = (
+    "Autorijden (over de schouder kijken)",
+    "Werken achter de computer",
+    "Slapen",
+)
+
+RELATIVE_DAY = re.compile(r"^-(\d+)d$")
+
+
+def profile_url(profile_id: str) -> str:
+    return f"{CANONICAL_BASE}/StructureDefinition/{profile_id}"
+
+
+# ---------------------------------------------------------------------------
+# Data dictionary
+# ---------------------------------------------------------------------------
+
+
+class Dictionary:
+    """Index over dak/data-dictionary.yaml (the parsed YAML mapping)."""
+
+    def __init__(self, data_dictionary: dict):
+        self.raw = data_dictionary
+        self.groups: list[dict] = data_dictionary["groups"]
+        self.elements: dict[str, dict] = {}
+        self.group_of: dict[str, dict] = {}
+        self.order: dict[str, int] = {}
+        self.components: dict[str, dict] = {}
+        for group in self.groups:
+            for item in group.get("items", []):
+                self.order[item["code"]] = len(self.order)
+                self.elements[item["code"]] = item
+                self.group_of[item["code"]] = group
+                for component in item.get("components", []):
+                    self.components[component["code"]] = component
+
+    def element(self, code: str) -> dict:
+        try:
+            return self.elements[code]
+        except KeyError:
+            raise ValueError(f"{code!r} is not an input element of the data dictionary") from None
+
+    def coding(self, code: str) -> dict:
+        """Local Coding with the Dutch label as display (elements and components)."""
+        item = self.elements.get(code) or self.components.get(code)
+        if item is None:
+            raise ValueError(f"{code!r} is not a code of the data dictionary")
+        return {"system": LOCAL_SYSTEM, "code": code, "display": item["nl"]}
+
+    def answer_coding(self, element: dict, answer_code: str) -> dict:
+        for answer in element.get("answers", []):
+            if answer["code"] == answer_code:
+                return {"system": LOCAL_SYSTEM, "code": answer_code, "display": answer["nl"]}
+        raise ValueError(f"{answer_code!r} is not an answer of {element['code']!r}")
+
+
+# ---------------------------------------------------------------------------
+# Dates
+# ---------------------------------------------------------------------------
+
+
+def days_ago(today: date, days: int) -> date:
+    return today - timedelta(days=int(days))
+
+
+def years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a non-leap year
+        return day.replace(year=day.year - years, day=28)
+
+
+def local_datetime(day: date, at: time) -> str:
+    """ISO dateTime in Europe/Amsterdam with the UTC offset valid on that day (CET/CEST)."""
+    return datetime.combine(day, at, tzinfo=AMSTERDAM).isoformat()
+
+
+# ---------------------------------------------------------------------------
+# Builder
+# ---------------------------------------------------------------------------
+
+
+def build_case_bundle(case: dict, today: date, data_dictionary: dict) -> dict:
+    """One FHIR R4 collection Bundle for a reference case evaluated on `today`."""
+    return _CaseBuilder(case, today, Dictionary(data_dictionary)).bundle()
+
+
+class _CaseBuilder:
+    def __init__(self, case: dict, today: date, dd: Dictionary):
+        self.case = case
+        self.today = today
+        self.dd = dd
+        self.case_id: str = case["id"]
+        self.patient_ref = {"reference": f"Patient/{self.case_id}"}
+        onset_days = case.get("onset_days")
+        self.onset_day = days_ago(today, onset_days) if onset_days is not None else None
+        self.intake_days = int(case.get("intake_days", onset_days if onset_days is not None else 0))
+        self.tests_days = int(case.get("tests_days", self.intake_days))
+        self._ids: set[str] = set()
+
+    # -- bundle ----------------------------------------------------------
+    def bundle(self) -> dict:
+        resources: list[dict] = [self.patient()]
+        questionnaire_response = self.questionnaire_response()
+        if questionnaire_response is not None:
+            resources.append(questionnaire_response)
+        resources.extend(self.test_observations())
+        resources.extend(self.observations())
+        if self.onset_day is not None:
+            resources.append(self.condition())
+        return {
+            "resourceType": "Bundle",
+            "id": self.case_id,
+            "meta": {
+                "extension": [{"url": EVALUATION_DATE_URL, "valueDate": self.today.isoformat()}],
+            },
+            "type": "collection",
+            "timestamp": local_datetime(self.today, BUNDLE_TIME),
+            "entry": [
+                {"fullUrl": f"{FULL_URL_BASE}/{r['resourceType']}/{r['id']}", "resource": r}
+                for r in resources
+            ],
+        }
+
+    def _new_id(self, base: str) -> str:
+        candidate, n = base, 1
+        while candidate in self._ids:
+            n += 1
+            candidate = f"{base}-{n}"
+        if len(candidate) > 64:
+            raise ValueError(f"resource id too long: {candidate}")
+        self._ids.add(candidate)
+        return candidate
+
+    # -- Patient ---------------------------------------------------------
+    def patient(self) -> dict:
+        birth_date = years_before(self.today, int(self.case["age"])) - timedelta(days=100)
+        return {
+            "resourceType": "Patient",
+            "id": self._new_id(self.case_id),
+            "birthDate": birth_date.isoformat(),
+        }
+
+    # -- QuestionnaireResponse -------------------------------------------
+    def answer_values(self) -> dict[str, dict]:
+        """linkId -> answer value ({valueX: ...}) for every answered element."""
+        answers: dict[str, dict] = {}
+        if self.onset_day is not None and not self.case.get("no_onset_answer"):
+            answers["onset-date"] = {"valueDate": self.onset_day.isoformat()}
+        for code, value in (self.case.get("answers") or {}).items():
+            answers[code] = self.typed_answer(self.dd.element(code), value)
+        return answers
+
+    def typed_answer(self, element: dict, value: Any) -> dict:
+        kind = element["type"]
+        code = element["code"]
+        if isinstance(value, str) and RELATIVE_DAY.match(value):
+            if kind != "date":
+                raise ValueError(f"{code}: a relative date answer for a {kind} element")
+            return {"valueDate": days_ago(self.today, int(RELATIVE_DAY.match(value).group(1))).isoformat()}
+        if kind == "boolean":
+            if not isinstance(value, bool):
+                raise ValueError(f"{code}: expected true/false, got {value!r}")
+            return {"valueBoolean": value}
+        if kind == "integer":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{code}: expected an integer, got {value!r}")
+            return {"valueInteger": value}
+        if kind == "decimal":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{code}: expected a number, got {value!r}")
+            return {"valueDecimal": float(value)}
+        if kind == "choice":
+            return {"valueCoding": self.dd.answer_coding(element, value)}
+        if kind == "string":
+            return {"valueString": str(value)}
+        if kind == "date":
+            if isinstance(value, date):
+                return {"valueDate": value.isoformat()}
+            raise ValueError(f"{code}: expected '-Nd', got {value!r}")
+        if kind == "test":
+            if value not in TEST_RESULTS:
+                raise ValueError(f"{code}: result must be pos or neg, got {value!r}")
+            return {"valueCoding": dict(TEST_RESULTS[value])}
+        raise ValueError(f"{code}: elements of type {kind!r} cannot be answered in the Questionnaire")
+
+    def questionnaire_response(self) -> dict | None:
+        answers = self.answer_values()
+        groups = []
+        for group in self.dd.groups:
+            items = [
+                {"linkId": item["code"], "text": item["nl"], "answer": [answers[item["code"]]]}
+                for item in group.get("items", [])
+                if item["code"] in answers
+            ]
+            if items:
+                groups.append({"linkId": group["code"], "text": group["nl"], "item": items})
+        if not groups:
+            return None
+        return {
+            "resourceType": "QuestionnaireResponse",
+            "id": self._new_id(f"{self.case_id}-intake"),
+            "questionnaire": QUESTIONNAIRE,
+            "status": "completed",
+            "subject": dict(self.patient_ref),
+            "authored": local_datetime(days_ago(self.today, self.intake_days), INTAKE_TIME),
+            "item": groups,
+        }
+
+    # -- Observations ----------------------------------------------------
+    def _observation(self, id_base: str, profile: str | None, category: str, code: dict,
+                     day: date, **fields: Any) -> dict:
+        resource: dict[str, Any] = {"resourceType": "Observation", "id": self._new_id(f"{self.case_id}-{id_base}")}
+        if profile:
+            resource["meta"] = {"profile": [profile_url(profile)]}
+        resource.update({
+            "status": "final",
+            "category": [{"coding": [{"system": OBS_CATEGORY, "code": category,
+                                      "display": {"survey": "Survey", "exam": "Exam"}[category]}]}],
+            "code": code,
+            "subject": dict(self.patient_ref),
+            "effectiveDateTime": local_datetime(day, OBSERVATION_TIME),
+        })
+        resource.update(fields)
+        return resource
+
+    def test_observations(self) -> Iterator[dict]:
+        day = days_ago(self.today, self.tests_days)
+        for test_code, result in (self.case.get("tests") or {}).items():
+            element = self.dd.element(test_code)
+            if element["type"] != "test":
+                raise ValueError(f"{test_code} is not a clinical test")
+            if result not in TEST_RESULTS:
+                raise ValueError(f"{test_code}: result must be pos or neg, got {result!r}")
+            yield self._observation(
+                test_code, "clinical-test-observation", "exam",
+                {"coding": [self.dd.coding(test_code)]}, day,
+                valueCodeableConcept={"coding": [dict(TEST_RESULTS[result])]},
+            )
+
+    def observations(self) -> Iterator[dict]:
+        for spec in self.case.get("obs") or []:
+            code = spec["code"]
+            day = days_ago(self.today, spec.get("days", 0))
+            id_base = f"{code}-d{int(spec.get('days', 0))}"
+            value = spec["value"]
+            if code == "nprs":
+                yield self.nprs(id_base, day, value, painscore=bool(spec.get("painscore")))
+            elif code == "psk":
+                yield self.psk(id_base, day, value)
+            elif code == "cervical-rotation":
+                yield self.cervical_rotation(id_base, day, value)
+            else:
+                yield self.generic(code, id_base, day, value)
+
+    def nprs(self, id_base: str, day: date, value: Any, *, painscore: bool) -> dict:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"NPRS must be an integer, got {value!r}")
+        if painscore:
+            # Nictiz zib PainScore (nl-core-PainScore); not constrained by a profile of ours.
+            return self._observation(
+                id_base, None, "survey", {"coding": [dict(PAIN_SCORE_SNOMED)]}, day,
+                valueInteger=value,
+                method={"coding": [{"system": ZIB_PAIN_METHOD, "code": "NRS"}]},
+            )
+        return self._observation(
+            id_base, "nprs-observation", "survey", {"coding": [dict(NPRS_LOINC)]}, day,
+            valueInteger=value,
+        )
+
+    def psk(self, id_base: str, day: date, value: Any) -> dict:
+        mean = float(value)
+        # The PSK score is the mean of the activity scores (integers 0-10). A mean
+        # such as 4.5 or 5.5 cannot be the exact mean of three integers, so the
+        # three components are the integers whose mean is closest to the recorded
+        # score (ties rounded up: 4.5 -> 5, 5, 4; 5.5 -> 6, 6, 5). The recorded
+        # score (valueQuantity.value) is what counts; the components only document
+        # the activities.
+        total = int(mean * 3 + 0.5)
+        base, extra = divmod(total, 3)
+        scores = [base + 1 if i < extra else base for i in range(3)]
+        components = [
+            {
+                "code": {"coding": [self.dd.coding("psk-activity")], "text": activity},
+                "valueInteger": score,
+            }
+            for activity, score in zip(PSK_ACTIVITIES, scores)
+        ]
+        return self._observation(
+            id_base, "psk-observation", "survey", {"coding": [self.dd.coding("psk")]}, day,
+            valueQuantity={"value": mean, "unit": "score", "system": UCUM, "code": "{score}"},
+            component=components,
+        )
+
+    def cervical_rotation(self, id_base: str, day: date, value: Any) -> dict:
+        left, right = value
+        return self._observation(
+            id_base, "cervical-rotation-observation", "exam",
+            {"coding": [self.dd.coding("cervical-rotation")]}, day,
+            component=[
+                {
+                    "code": {"coding": [self.dd.coding(side_code)]},
+                    "valueQuantity": {"value": degrees, "unit": "°", "system": UCUM, "code": "deg"},
+                }
+                for side_code, degrees in (("cervical-rotation-left", left), ("cervical-rotation-right", right))
+            ],
+        )
+
+    def generic(self, code: str, id_base: str, day: date, value: Any) -> dict:
+        element = self.dd.element(code)
+        kind = element["type"]
+        if kind == "boolean":
+            if not isinstance(value, bool):
+                raise ValueError(f"{code}: expected true/false, got {value!r}")
+            return self._observation(id_base, "finding-observation", "exam",
+                                     {"coding": [self.dd.coding(code)]}, day, valueBoolean=value)
+        if kind == "test":
+            if value not in TEST_RESULTS:
+                raise ValueError(f"{code}: result must be pos or neg, got {value!r}")
+            return self._observation(id_base, "clinical-test-observation", "exam",
+                                     {"coding": [self.dd.coding(code)]}, day,
+                                     valueCodeableConcept={"coding": [dict(TEST_RESULTS[value])]})
+        if self.dd.group_of[code]["code"] == "measurements" and kind in {"integer", "decimal", "observation-only"}:
+            codings = [self.dd.coding(code)]
+            if code == "ndi":
+                codings.append(dict(NDI_LOINC))
+            fields: dict[str, Any] = {}
+            if isinstance(value, dict):  # subscales, e.g. 4dkl: {4dkl-distress: 12, ...}
+                fields["component"] = [
+                    {"code": {"coding": [self.dd.coding(sub)]}, "valueInteger": int(score)}
+                    for sub, score in value.items()
+                ]
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{code}: expected a number, got {value!r}")
+            elif isinstance(value, int):
+                fields["valueInteger"] = value
+            else:
+                fields["valueQuantity"] = {"value": value, "unit": "score", "system": UCUM, "code": "{score}"}
+            return self._observation(id_base, "instrument-score-observation", "survey",
+                                     {"coding": codings}, day, **fields)
+        raise ValueError(f"{code}: no Observation shape for elements of type {kind!r}")
+
+    # -- Condition -------------------------------------------------------
+    def condition(self) -> dict:
+        assert self.onset_day is not None
+        return {
+            "resourceType": "Condition",
+            "id": self._new_id(f"{self.case_id}-neck-pain"),
+            "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": "active", "display": "Active"}]},
+            "verificationStatus": {"coding": [{"system": CONDITION_VERIFICATION, "code": "confirmed", "display": "Confirmed"}]},
+            "code": {"coding": [dict(NECK_PAIN_SNOMED)]},
+            "subject": dict(self.patient_ref),
+            "onsetDateTime": self.onset_day.isoformat(),
+        }
