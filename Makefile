@@ -1,6 +1,7 @@
 # Nekpijn CDS — the two commands of the README, plus maintenance targets.
 #   make serve   install what the service needs and start it (ARGS="--host H --port P")
-#   make test    install everything (Python test deps, SUSHI, FHIR core package) and run all tests
+#   make test    install everything (Python test deps, SUSHI, FHIR core package, Chromium and
+#                LHC-Forms for the render test) and run all tests
 # Both work on a fresh machine from a fresh clone; set-up steps are skipped when done.
 
 PYTHON ?= python3
@@ -15,6 +16,7 @@ serve: $(VENV)/.runtime
 
 test: $(VENV)/.dev node_modules/.bin/sushi
 	$(BIN)/python -m tools.core_package >/dev/null
+	$(BIN)/python -m tools.browser >/dev/null
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Regenerate FSH from dak/ + knowledge/, compile with SUSHI, rebuild package and Bundle.

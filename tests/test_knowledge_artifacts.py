@@ -224,12 +224,16 @@ def test_questionnaire_items_are_complete():
                                    "display": item["code"][0]["display"]}
         assert item["text"] and english(item, "text"), item["linkId"]
         if item["type"] == "choice":
-            assert item["answerValueSet"] in urls, item["linkId"]
+            # a contained, expanded copy of the published ValueSet (renderers need no terminology server)
+            assert item["answerValueSet"].startswith("#"), item["linkId"]
+            contained = next(c for c in q["contained"] if c["id"] == item["answerValueSet"][1:])
+            published = urls[contained["url"]]
+            assert {(c["system"], c["code"]) for c in contained["expansion"]["contains"]} == _members(published)
     items = {i["linkId"]: i for i, _ in _items(q["item"])}
     assert items["onset-date"]["required"] is True and items["onset-date"]["type"] == "date"
     assert items["sick-leave"]["enableWhen"] == [{"question": "work-related", "operator": "=", "answerBoolean": True}]
     assert items["sick-leave-weeks"]["enableWhen"] == [{"question": "sick-leave", "operator": "=", "answerBoolean": True}]
-    assert items["test-spurling"]["answerValueSet"] == f"{CANONICAL_BASE}/ValueSet/test-result"
+    assert items["test-spurling"]["answerValueSet"] == "#test-result"
     assert items["nprs"]["type"] == "integer"
     bounds = {e["url"].rsplit("/", 1)[1]: e["valueInteger"] for e in items["nprs"]["extension"]}
     assert bounds == {"minValue": 0, "maxValue": 10}

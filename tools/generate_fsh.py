@@ -52,12 +52,17 @@ def release_version() -> str:
     return yaml.safe_load((ROOT / "sushi-config.yaml").read_text(encoding="utf-8"))["version"]
 
 
+def release_date() -> str:
+    return str(yaml.safe_load((ROOT / "knowledge" / "release.yaml").read_text(encoding="utf-8"))["date"])
+
+
 def metadata_rulesets_fsh() -> str:
     """RuleSets every artifact inserts: release version, publisher, jurisdiction."""
     common = [f"* {{c}}publisher = {q(PUBLISHER)}", "* {c}contact[+].telecom[+].system = #url",
               '* {c}contact[=].telecom[=].value = "https://nekpijn-cds.org"',
-              '* {c}jurisdiction = urn:iso:std:iso:3166#NL "Netherlands"', "* {c}experimental = false"]
-    lines = [GENERATED_HEADER.format(sources="sushi-config.yaml"),
+              '* {c}jurisdiction = urn:iso:std:iso:3166#NL "Netherlands"', "* {c}experimental = false",
+              f"* {{c}}date = {q(release_date())}"]
+    lines = [GENERATED_HEADER.format(sources="sushi-config.yaml and knowledge/release.yaml"),
              "// For definitions (StructureDefinition, CodeSystem, ValueSet): caret rules.",
              "RuleSet: DefinitionMetadata"] + [r.format(c="^") for r in common]
     lines += ["", "// For knowledge instances (Questionnaire, ActivityDefinition, PlanDefinition, ConceptMap).",
@@ -460,6 +465,7 @@ def questionnaire_fsh(src: Sources) -> str:
     lines += translation("description", "History and physical examination for neck pain following the KNGF neck pain "
                          "guideline (2016): current episode, red flags (table 2), cervical radicular syndrome (table 3), "
                          "prognostic and psychosocial factors (table 1) and measurement instruments (B.3).")
+    answer_sets: dict[str, None] = {}  # ids of the answer ValueSets, in order of use
     for group in src.groups:
         items = [e for e in src.elements if e.group == group["code"] and e.in_questionnaire]
         if not items:
@@ -483,10 +489,10 @@ def questionnaire_fsh(src: Sources) -> str:
             lines += translation(f"{p}.text", e.en)
             if e.raw.get("required"):
                 lines.append(f"* {p}.required = true")
-            if e.type == "choice":
-                lines.append(f"* {p}.answerValueSet = {q(CANONICAL_BASE + '/ValueSet/' + e.code)}")
-            if e.type == "test":
-                lines.append(f"* {p}.answerValueSet = {q(CANONICAL_BASE + '/ValueSet/test-result')}")
+            if e.type in ("choice", "test"):
+                vs_id = e.code if e.type == "choice" else "test-result"
+                answer_sets.setdefault(vs_id, None)
+                lines.append(f"* {p}.answerValueSet = {q('#' + vs_id)}")
             if "range" in e.raw:
                 low, high = e.raw["range"]
                 vtype = "valueDecimal" if e.type == "decimal" else "valueInteger"
@@ -503,6 +509,23 @@ def questionnaire_fsh(src: Sources) -> str:
                     raise ValueError(f"unsupported enable_when: {e.raw['enable_when']}")
                 lines += [f"* {p}.enableWhen[+].question = {q(m.group(1))}", f"* {p}.enableWhen[=].operator = #=",
                           f"* {p}.enableWhen[=].answerBoolean = {m.group(2)}"]
+    # The answer lists travel with the Questionnaire as contained, expanded
+    # ValueSets (same url and codes as the published ones), so an SDC renderer
+    # needs no terminology server (verified with LHC-Forms).
+    specs = {spec["id"]: spec for spec in valueset_specs(src)}
+    for vs_id in answer_sets:
+        lines.append(f"* contained[+] = {pascal('intake-answers-' + vs_id)}")
+    for vs_id in answer_sets:
+        spec = specs[vs_id]
+        lines += ["", f"Instance: {pascal('intake-answers-' + vs_id)}", "InstanceOf: ValueSet", "Usage: #inline",
+                  f"* id = {q(vs_id)}", f"* url = {q(CANONICAL_BASE + '/ValueSet/' + vs_id)}",
+                  f"* version = {q(release_version())}", f"* name = {q(pascal(vs_id))}", "* status = #active",
+                  f"* expansion.timestamp = {release_date()}T00:00:00+01:00",
+                  f"* expansion.total = {len(spec['concepts'])}"]
+        for system, code, display in spec["concepts"]:
+            lines += [f"* expansion.contains[+].system = {q(system)}", f"* expansion.contains[=].code = #{code}"]
+            if display:
+                lines.append(f"* expansion.contains[=].display = {q(display)}")
     return "\n".join(lines) + "\n"
 
 

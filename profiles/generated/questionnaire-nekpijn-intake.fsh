@@ -77,7 +77,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Course of pain and limitations since onset"
-* item[=].item[=].answerValueSet = "https://nekpijn-cds.org/fhir/ValueSet/course-trend"
+* item[=].item[=].answerValueSet = "#course-trend"
 * item[=].item[+].linkId = "adl-impact"
 * item[=].item[=].type = #choice
 * item[=].item[=].code[+] = $nekpijn#adl-impact "Invloed van de nekpijn op activiteiten in het dagelijks leven"
@@ -87,7 +87,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Influence of the neck pain on activities of daily living"
-* item[=].item[=].answerValueSet = "https://nekpijn-cds.org/fhir/ValueSet/adl-impact"
+* item[=].item[=].answerValueSet = "#adl-impact"
 * item[=].item[+].linkId = "sick-leave"
 * item[=].item[=].type = #boolean
 * item[=].item[=].code[+] = $nekpijn#sick-leave "Arbeidsverzuim of productieverlies zonder verzuim door de nekklachten"
@@ -362,7 +362,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Conclusion on the complaint pattern (by the physiotherapist)"
-* item[=].item[=].answerValueSet = "https://nekpijn-cds.org/fhir/ValueSet/pattern-assessment"
+* item[=].item[=].answerValueSet = "#pattern-assessment"
 * item[+].linkId = "radicular"
 * item[=].type = #group
 * item[=].code[+] = $nekpijn#radicular "Cervicaal radiculair syndroom (tabel 3)"
@@ -444,7 +444,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Spurling's test"
-* item[=].item[=].answerValueSet = "https://nekpijn-cds.org/fhir/ValueSet/test-result"
+* item[=].item[=].answerValueSet = "#test-result"
 * item[=].item[+].linkId = "test-traction-distraction"
 * item[=].item[=].type = #choice
 * item[=].item[=].code[+] = $nekpijn#test-traction-distraction "Tractie-/distractietest"
@@ -454,7 +454,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Traction/distraction test"
-* item[=].item[=].answerValueSet = "https://nekpijn-cds.org/fhir/ValueSet/test-result"
+* item[=].item[=].answerValueSet = "#test-result"
 * item[=].item[+].linkId = "test-ultt"
 * item[=].item[=].type = #choice
 * item[=].item[=].code[+] = $nekpijn#test-ultt "Upper Limb Tension Test (ULTT/ULNT) plexus brachialis en n. medianus"
@@ -464,7 +464,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Upper limb tension test (ULTT/ULNT) brachial plexus and median nerve"
-* item[=].item[=].answerValueSet = "https://nekpijn-cds.org/fhir/ValueSet/test-result"
+* item[=].item[=].answerValueSet = "#test-result"
 * item[=].item[+].linkId = "crs-worse-sensory"
 * item[=].item[=].type = #boolean
 * item[=].item[=].code[+] = $nekpijn#crs-worse-sensory "Meer sensorische symptomen dan bij de vorige beoordeling"
@@ -826,3 +826,81 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Endurance test"
+* contained[+] = IntakeAnswersCourseTrend
+* contained[+] = IntakeAnswersAdlImpact
+* contained[+] = IntakeAnswersPatternAssessment
+* contained[+] = IntakeAnswersTestResult
+
+Instance: IntakeAnswersCourseTrend
+InstanceOf: ValueSet
+Usage: #inline
+* id = "course-trend"
+* url = "https://nekpijn-cds.org/fhir/ValueSet/course-trend"
+* version = "0.1.0"
+* name = "CourseTrend"
+* status = #active
+* expansion.timestamp = 2026-11-21T00:00:00+01:00
+* expansion.total = 3
+* expansion.contains[+].system = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
+* expansion.contains[=].code = #trend-decreasing
+* expansion.contains[=].display = "Pijn en/of beperkingen nemen af"
+* expansion.contains[+].system = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
+* expansion.contains[=].code = #trend-unchanged
+* expansion.contains[=].display = "Onveranderd"
+* expansion.contains[+].system = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
+* expansion.contains[=].code = #trend-increasing
+* expansion.contains[=].display = "Nemen toe"
+
+Instance: IntakeAnswersAdlImpact
+InstanceOf: ValueSet
+Usage: #inline
+* id = "adl-impact"
+* url = "https://nekpijn-cds.org/fhir/ValueSet/adl-impact"
+* version = "0.1.0"
+* name = "AdlImpact"
+* status = #active
+* expansion.timestamp = 2026-11-21T00:00:00+01:00
+* expansion.total = 2
+* expansion.contains[+].system = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
+* expansion.contains[=].code = #adl-hardly
+* expansion.contains[=].display = "Niet of nauwelijks invloed"
+* expansion.contains[+].system = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
+* expansion.contains[=].code = #adl-substantial
+* expansion.contains[=].display = "Forse invloed"
+
+Instance: IntakeAnswersPatternAssessment
+InstanceOf: ValueSet
+Usage: #inline
+* id = "pattern-assessment"
+* url = "https://nekpijn-cds.org/fhir/ValueSet/pattern-assessment"
+* version = "0.1.0"
+* name = "PatternAssessment"
+* status = #active
+* expansion.timestamp = 2026-11-21T00:00:00+01:00
+* expansion.total = 3
+* expansion.contains[+].system = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
+* expansion.contains[=].code = #pattern-recognisable
+* expansion.contains[=].display = "Herkenbaar klachtenpatroon, geen aanwijzing voor ernstige pathologie"
+* expansion.contains[+].system = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
+* expansion.contains[=].code = #pattern-serious
+* expansion.contains[=].display = "Herkenbaar klachtenpatroon dat wijst op mogelijke ernstige pathologie"
+* expansion.contains[+].system = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
+* expansion.contains[=].code = #pattern-unrecognisable
+* expansion.contains[=].display = "Voor de fysiotherapeut niet herkenbaar klachtenpatroon"
+
+Instance: IntakeAnswersTestResult
+InstanceOf: ValueSet
+Usage: #inline
+* id = "test-result"
+* url = "https://nekpijn-cds.org/fhir/ValueSet/test-result"
+* version = "0.1.0"
+* name = "TestResult"
+* status = #active
+* expansion.timestamp = 2026-11-21T00:00:00+01:00
+* expansion.total = 2
+* expansion.contains[+].system = "http://snomed.info/sct"
+* expansion.contains[=].code = #10828004
+* expansion.contains[=].display = "Positive"
+* expansion.contains[+].system = "http://snomed.info/sct"
+* expansion.contains[=].code = #260385009
+* expansion.contains[=].display = "Negative"
