@@ -1,0 +1,1 @@
+"""Layer 2a: FHIR input → facts (decision-logic §0)."""
