@@ -277,6 +277,8 @@ def test_activitydefinition_is_shaped_by_kind(rec):
         assert ad["topic"][0]["coding"][0]["code"] == "consult"
     elif kind == "prompt":
         assert ad["kind"] == "Task" and ad["code"]["coding"][0]["code"] == rec["code"]
+        focus = [a["resource"] for a in ad["relatedArtifact"] if a["type"] == "depends-on"]
+        assert focus and all(f in by_url() for f in focus), "a prompt names what to record"
     else:
         assert ad["kind"] == "CommunicationRequest"
 

@@ -574,6 +574,10 @@ def activitydefinitions_fsh(src: Sources) -> str:
         lines += translation("description", text["en"])
         lines.append(f"* usage = {q('Applies: ' + _applies_text(rec))}")
         lines += _guideline_artifact("relatedArtifact", src, rec["guideline"])
+        for target in src.local_codes["prompt_focus"].get(code, []):
+            lines += ["* relatedArtifact[+].type = #depends-on",
+                      f"* relatedArtifact[=].display = {q('Vast te leggen: ' + target)}",
+                      f"* relatedArtifact[=].resource = {q(CANONICAL_BASE + '/' + target)}"]
         lines.append(f"* kind = #{AD_KIND[kind]}")
         if AD_KIND[kind] == "ServiceRequest" and kind != "referral":
             interventions = rec.get("interventions") or src.local_codes["therapy_interventions"][code]

@@ -31,6 +31,29 @@ def _load_yaml(path: Path) -> dict:
         return yaml.safe_load(fh)
 
 
+def _rejoin_split_text(item: dict) -> dict:
+    """Undo YAML splitting an unquoted flow-mapping text at its commas.
+
+    dak/data-dictionary.yaml writes `{code: pathology-systemic, nl: Systemische
+    ziekte (herpes zoster, spondylitis ankylopoetica, ...), en: ...}` without
+    quotes, so YAML reads `nl: "Systemische ziekte (herpes zoster"` plus keys
+    like `spondylitis ankylopoetica` with no value. The fragments follow their
+    text key in order; put them back (docs/deviations.md). The contract copy
+    itself stays verbatim.
+    """
+    if not any(v is None and " " in k for k, v in item.items()):
+        return item
+    out: dict = {}
+    last_text = None
+    for key, value in item.items():
+        if value is None and last_text is not None and " " in key:  # a fragment, not a key like `snomed: null`
+            out[last_text] += ", " + key
+            continue
+        out[key] = value
+        last_text = key if key in ("nl", "en") else None
+    return out
+
+
 def split_code(ref: str) -> tuple[str, str, str | None]:
     """'http://snomed.info/sct|404640003' or '125606003|Fracture' → parts."""
     if ref.startswith("http"):
@@ -68,7 +91,12 @@ class Sources:
     # -- raw files -------------------------------------------------------
     @cached_property
     def dictionary(self) -> dict:
-        return _load_yaml(self.dak_dir / "data-dictionary.yaml")
+        data = _load_yaml(self.dak_dir / "data-dictionary.yaml")
+        for group in data["groups"]:
+            for key in ("items", "derived", "pathologies"):
+                if key in group:
+                    group[key] = [_rejoin_split_text(item) for item in group[key]]
+        return data
 
     @cached_property
     def catalogue(self) -> dict:

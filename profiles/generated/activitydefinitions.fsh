@@ -26,6 +26,9 @@ Usage: #definition
 * relatedArtifact[=].label = "B.1; Bijlage 1 §2"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.1; Bijlage 1 §2"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: Questionnaire/nekpijn-intake"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/Questionnaire/nekpijn-intake"
 * kind = #Task
 * code = $nekpijn#rec-screen-red-flags "Rode vlaggen uitvragen"
 * intent = #proposal
@@ -55,6 +58,9 @@ Usage: #definition
 * relatedArtifact[=].label = "B.1, tabel 2"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.1, tabel 2"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: Questionnaire/nekpijn-intake"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/Questionnaire/nekpijn-intake"
 * kind = #Task
 * code = $nekpijn#rec-assess-pattern "Klachtenpatroon beoordelen"
 * intent = #proposal
@@ -84,6 +90,9 @@ Usage: #definition
 * relatedArtifact[=].label = "B.2, tabel 3"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.2, tabel 3"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/clinical-test-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/clinical-test-observation"
 * kind = #Task
 * code = $nekpijn#rec-perform-crs-tests "Insluittests radiculair syndroom uitvoeren"
 * intent = #proposal
@@ -113,6 +122,9 @@ Usage: #definition
 * relatedArtifact[=].label = "B.2"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.2"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/clinical-test-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/clinical-test-observation"
 * kind = #Task
 * code = $nekpijn#rec-consider-ultt "ULTT overwegen"
 * intent = #proposal
@@ -142,6 +154,9 @@ Usage: #definition
 * relatedArtifact[=].label = "B.1"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.1"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: Questionnaire/nekpijn-intake"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/Questionnaire/nekpijn-intake"
 * kind = #Task
 * code = $nekpijn#rec-assess-course "Beloop uitvragen"
 * intent = #proposal
@@ -171,6 +186,9 @@ Usage: #definition
 * relatedArtifact[=].label = "B.5, tabel 4"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.5, tabel 4"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: Questionnaire/nekpijn-intake"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/Questionnaire/nekpijn-intake"
 * kind = #Task
 * code = $nekpijn#rec-assess-psychosocial "Psychosociale factoren beoordelen"
 * intent = #proposal
@@ -200,6 +218,9 @@ Usage: #definition
 * relatedArtifact[=].label = "Bijlage 1 §4"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), Bijlage 1 §4"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/instrument-score-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/instrument-score-observation"
 * kind = #Task
 * code = $nekpijn#rec-instrument-tsk "TSK overwegen"
 * intent = #proposal
@@ -229,6 +250,9 @@ Usage: #definition
 * relatedArtifact[=].label = "Bijlage 1 §4"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), Bijlage 1 §4"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/instrument-score-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/instrument-score-observation"
 * kind = #Task
 * code = $nekpijn#rec-instrument-fabq "FABQ overwegen"
 * intent = #proposal
@@ -258,6 +282,9 @@ Usage: #definition
 * relatedArtifact[=].label = "Bijlage 1 §4"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), Bijlage 1 §4"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/instrument-score-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/instrument-score-observation"
 * kind = #Task
 * code = $nekpijn#rec-instrument-4dkl "4DKL overwegen"
 * intent = #proposal
@@ -287,6 +314,9 @@ Usage: #definition
 * relatedArtifact[=].label = "Bijlage 1 §4"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), Bijlage 1 §4"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/instrument-score-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/instrument-score-observation"
 * kind = #Task
 * code = $nekpijn#rec-instrument-sf36 "SF-36 overwegen"
 * intent = #proposal
@@ -316,6 +346,9 @@ Usage: #definition
 * relatedArtifact[=].label = "B.1, B.2, tabel 3"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.1, B.2, tabel 3"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: Questionnaire/nekpijn-intake"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/Questionnaire/nekpijn-intake"
 * kind = #Task
 * code = $nekpijn#rec-assess-radicular "Radiculair syndroom (graad III) beoordelen"
 * intent = #proposal
@@ -345,6 +378,9 @@ Usage: #definition
 * relatedArtifact[=].label = "C.4"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), C.4"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: Questionnaire/nekpijn-intake"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/Questionnaire/nekpijn-intake"
 * kind = #Task
 * code = $nekpijn#rec-monitor-worsening "Verslechtering nauwgezet volgen"
 * intent = #proposal
@@ -374,6 +410,12 @@ Usage: #definition
 * relatedArtifact[=].label = "B.3"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.3"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/nprs-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/nprs-observation"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/psk-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/psk-observation"
 * kind = #Task
 * code = $nekpijn#rec-measure-baseline "Nulmeting NPRS en PSK"
 * intent = #proposal
@@ -403,6 +445,12 @@ Usage: #definition
 * relatedArtifact[=].label = "B.3, C.5"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.3, C.5"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/nprs-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/nprs-observation"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/psk-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/psk-observation"
 * kind = #Task
 * code = $nekpijn#rec-evaluate-nprs-psk "Effect evalueren met NPRS en PSK"
 * intent = #proposal
