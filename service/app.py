@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.apply.engine import Engine
 from service.config import Settings
+from service.facts.model import AMSTERDAM
 from service.fhir_api import install_error_handlers, outcome_response, router
+from service.fhir_api.apply_route import router as apply_router
 from service.knowledge import KnowledgeBase
 
 log = logging.getLogger("nekpijn_cds")
@@ -77,9 +81,15 @@ class RequestLogMiddleware:
 
 
 def create_app(
-    settings: Settings | None = None, knowledge: KnowledgeBase | None = None
+    settings: Settings | None = None,
+    knowledge: KnowledgeBase | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
-    """Build the app; the knowledge base is loaded here, once (fail fast)."""
+    """Build the app; knowledge and engine are loaded here, once (fail fast).
+
+    `clock` returns the evaluation instant ("now", and so "today" in
+    Europe/Amsterdam); tests inject a fixed one.
+    """
     settings = settings if settings is not None else Settings.from_env()
     if knowledge is None:
         start = time.perf_counter()
@@ -92,8 +102,11 @@ def create_app(
     app.state.settings = settings
     app.state.knowledge = knowledge
     app.state.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    app.state.engine = Engine(knowledge)
+    app.state.clock = clock or (lambda: datetime.now(AMSTERDAM))
     install_error_handlers(app)
     app.add_middleware(RequestLogMiddleware)
+    app.include_router(apply_router)
     app.include_router(router)
 
     @app.get("/health", tags=["Service"], summary="Liveness and knowledge status")

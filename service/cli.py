@@ -43,8 +43,21 @@ def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
 Register = Callable[[argparse._SubParsersAction, Settings], None]
 Run = Callable[[argparse.Namespace, Settings], int]
 
+def _register_evaluate(sub: argparse._SubParsersAction, settings: Settings) -> None:
+    from service.evaluate_cli import register
+
+    register(sub, settings)
+
+
+def _run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from service.evaluate_cli import run  # imported lazily: `serve` does not need it
+
+    return run(args, settings)
+
+
 COMMANDS: dict[str, tuple[Register, Run]] = {
     "serve": (_register_serve, _run_serve),
+    "evaluate": (_register_evaluate, _run_evaluate),
 }
 
 

@@ -1,0 +1,128 @@
+"""Assemble the $apply result: CarePlan with a contained RequestGroup (outputs.md).
+
+contained = [RequestGroup, the requests its actions point to, the
+PractitionerRoles they address, the case-feature Observations]. Ids are
+derived from the action path, so the same input gives the same output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from service.apply.instantiate import Context, instantiate
+from service.apply.plans import AppliedAction, CompiledPlan
+from service.apply.terminology import Terminology
+from service.facts.model import Feature
+
+GROUP_ID = "requestgroup"
+CASE_FEATURE_PROFILE = "https://nekpijn-cds.org/fhir/StructureDefinition/case-feature-observation"
+EVIDENCE_TYPES = ("QuestionnaireResponse/", "Observation/")
+
+
+def _text(texts: dict[str, str], lang: str) -> str | None:
+    return texts.get(lang) or texts.get("nl")
+
+
+def observation_id(feature: Feature) -> str:
+    suffix = f"-{feature.value}" if feature.code == "subgroup" else ""
+    return f"cf-{feature.code}{suffix}"
+
+
+def feature_observation(feature: Feature, ctx: Context, terms: Terminology) -> dict:
+    lang = ctx.lang
+    obs = {
+        "resourceType": "Observation",
+        "id": observation_id(feature),
+        "meta": {"profile": [CASE_FEATURE_PROFILE]},
+        "status": feature.status,
+        "category": [{"coding": [terms.coding("case-feature")]}],
+        "code": {"coding": [terms.coding(feature.code)], "text": terms.text(feature.code, lang)},
+        "subject": {"reference": ctx.subject},
+    }
+    if ctx.encounter:
+        obs["encounter"] = {"reference": ctx.encounter}
+    obs["effectiveDateTime"] = ctx.authored
+    if isinstance(feature.value, bool):
+        obs["valueBoolean"] = feature.value
+    else:
+        obs["valueCodeableConcept"] = {"coding": [terms.coding(feature.value)], "text": terms.text(feature.value, lang)}
+    refs = []
+    for source in feature.evidence:
+        if source.reference.startswith(EVIDENCE_TYPES) and source.reference not in refs:
+            refs.append(source.reference)
+    if refs:
+        obs["derivedFrom"] = [{"reference": r} for r in refs]
+    obs["note"] = [{"text": _text(feature.explanation, lang)}]
+    if feature.components:
+        obs["component"] = [
+            {"code": {"coding": [terms.coding(pathology)]},
+             "valueString": "; ".join(terms.text(flag, lang) for flag in flags)}
+            for pathology, flags in feature.components
+        ]
+    return obs
+
+
+def _request_id(path: tuple[str, ...], prefix: str) -> str:
+    return (prefix + ".".join(path))[:64]
+
+
+def group_actions(applied: list[AppliedAction], ctx: Context, prefix: str,
+                  requests: list[dict]) -> list[dict]:
+    """RequestGroup actions for applied PlanDefinition actions; fills `requests`."""
+    out = []
+    for item in applied:
+        action = item.action
+        ga = dict(action.group_template(ctx.lang))
+        if action.definition is not None:
+            rid = _request_id(item.path, prefix)
+            requests.append(instantiate(action.definition, rid, ctx, action.title, action.description,
+                                        action.priority, item.dynamic))
+            ga["resource"] = {"reference": f"#{rid}"}
+        if item.children:
+            ga["action"] = group_actions(item.children, ctx, prefix, requests)
+        out.append(ga)
+    return out
+
+
+def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[AppliedAction]]],
+             features: list[Feature], ctx: Context, terms: Terminology, title: str) -> dict:
+    """The CarePlan for one evaluation.
+
+    `groups`: (id prefix, the draft order it is about or None, applied actions)
+    — one entry for a whole-case plan, one per draft order for order checks.
+    """
+    requests: list[dict] = []
+    actions: list[dict] = []
+    for prefix, about, applied in groups:
+        ctx.about = about
+        actions.extend(group_actions(applied, ctx, prefix, requests))
+    ctx.about = None
+    group = {"resourceType": "RequestGroup", "id": GROUP_ID, "instantiatesCanonical": [plan.canonical],
+             "status": "active", "intent": "proposal", "subject": {"reference": ctx.subject}}
+    if ctx.encounter:
+        group["encounter"] = {"reference": ctx.encounter}
+    group["authoredOn"] = ctx.authored
+    if ctx.practitioner:
+        group["author"] = {"reference": ctx.practitioner}
+    if actions:
+        group["action"] = actions
+    observations = [feature_observation(f, ctx, terms) for f in features]
+    contained = [group, *requests, *ctx.roles.values(), *observations]
+    result = {"resourceType": "CarePlan", "contained": contained, "instantiatesCanonical": [plan.canonical],
+              "status": "active", "intent": "proposal", "title": title, "subject": {"reference": ctx.subject}}
+    if ctx.encounter:
+        result["encounter"] = {"reference": ctx.encounter}
+    result["created"] = ctx.authored
+    if ctx.practitioner:
+        result["author"] = {"reference": ctx.practitioner}
+    result["activity"] = [{"reference": {"reference": f"#{GROUP_ID}"}}]
+    if observations:
+        result["supportingInfo"] = [{"reference": f"#{o['id']}"} for o in observations]
+    # a content-derived id: the same evaluation gives the same id (cheaper than hashing the JSON)
+    key = [plan.canonical, ctx.subject, ctx.encounter or "", ctx.authored, ctx.lang]
+    key += [f"{r['resourceType']}/{r['id']}" for r in requests]
+    key += [f"{f.code}={f.value}:{f.status}:" + ",".join(s.reference for s in f.evidence) for f in features]
+    key += [about or "" for _, about, _ in groups]
+    digest = hashlib.sha256("\n".join(key).encode()).hexdigest()
+    return {"resourceType": "CarePlan", "id": f"{plan.id}-{digest[:16]}",
+            **{k: v for k, v in result.items() if k != "resourceType"}}
