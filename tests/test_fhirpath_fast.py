@@ -1,0 +1,116 @@
+"""The compiled FHIRPath closures give exactly what fhirpathpy gives."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from apply_support import TODAY, case_bundle, cases
+from case_strategies import random_case
+from service.apply.case import case_parameters
+from service.apply.engine import Engine
+from service.apply.fhirpath_fast import INDEX_KEY, Expression
+from service.knowledge import KnowledgeBase
+
+ENGINE = Engine(KnowledgeBase.load())
+ORDERS = [
+    [{"name": "order-intervention", "valueCode": "int-electrotherapy"}, {"name": "order-intervention", "valueCode": "int-tens"}],
+    [{"name": "order-intervention", "valueCode": "int-imaging-mri"}],
+    [{"name": "order-category", "valueCode": "363679005"}],
+    [{"name": "order-intervention", "valueCode": "int-semi-rigid-collar"}],
+    [{"name": "order-intervention", "valueCode": "int-high-cervical-manipulation"},
+     {"name": "order-intervention", "valueCode": "int-cervical-manipulation"}],
+    [],
+]
+
+
+def expressions(plan):
+    def walk(actions):
+        for a in actions:
+            yield from a.conditions
+            yield from (fn for _, fn in a.dynamic)
+            yield from walk(a.children)
+    yield from walk(plan.actions)
+
+
+def compare(case_params: dict) -> None:
+    """Every variable and expression of every plan: fast == fhirpathpy."""
+    for plan in ENGINE.plans.plans.values():
+        fast_env, ref_env = {"case": case_params}, {"case": case_params}
+        for name, fn in plan.variables:
+            assert fn.fast is not None, f"{fn.text} is not compiled"
+            fast_env[name] = fn(case_params, fast_env)
+            ref_env[name] = fn.reference(case_params, ref_env)
+            assert fast_env[name] == ref_env[name], f"{plan.id} %{name}: {fast_env[name]} != {ref_env[name]}"
+        for fn in expressions(plan):
+            assert fn.fast is not None, f"{fn.text} is not compiled"
+            assert fn(case_params, fast_env) == fn.reference(case_params, ref_env), fn.text
+
+
+def params_for(case: dict, extra: list[dict]) -> dict:
+    bundle = case_bundle(case, TODAY)
+    result = ENGINE.evaluate([e["resource"] for e in bundle["entry"]], f"Patient/{case['id']}", TODAY)
+    return case_parameters(result, ENGINE.free_text, extra)
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c["id"])
+@pytest.mark.parametrize("order", range(len(ORDERS)))
+def test_reference_cases(case, order):
+    compare(params_for(case, ORDERS[order]))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=random_case())
+def test_random_cases(case):
+    compare(params_for(case, ORDERS[len(case["answers"]) % len(ORDERS)]))
+
+
+# -- semantics at the edges ---------------------------------------------------------
+
+EDGE = [
+    "%e and true", "%e and false", "%e or true", "%e or false", "%t and %e", "%f and %e", "%e.not()",
+    "%e = 1", "%e != 1", "%e in ('a' | 'b')", "%s contains %e", "%e < 3", "%n >= 42", "%n < 42",
+    "1 = true", "%b = true", "%b = 1", "'a' = 'a'", "%s = ('a' | 'b')", "('a' | 'a' | 'b').count()",
+    "iif(%e, 'x', 'y')", "iif(%t, 'x')", "iif(%f, 'x')", "%s.intersect('b' | 'z')", "%s.where($this.startsWith('a')).exists()",
+    "%s.exists()", "%e.exists()", "%e.empty()", "%s.empty()", "%p.parameter.where(name = 'v').count()",
+    "%p.parameter.where(name = 'v' and value = true).exists()", "%p.parameter.where(name = 'w' or value = true).name",
+    "%p.parameter.value", "%p.parameter.where(value = 3).name", "%p.parameter.where(value = true).name",
+    "%s contains 'b'", "'b' in %s",
+    # unsupported syntax: compiled by fhirpathpy only
+    "%s.select($this + 'x')", "%s.first()", "today() > @2020-01-01",
+]
+ENV = {"e": [], "t": [True], "f": [False], "s": ["a", "b", "c"], "n": [41], "b": [1],
+       "p": {"resourceType": "Parameters", "parameter": [
+           {"name": "v", "valueBoolean": True}, {"name": "w", "valueInteger": 3}, {"name": "v", "valueBoolean": False},
+           {"name": "x", "valueCode": "c"}, {"name": "y", "valueInteger": 1}]}}
+
+
+@pytest.mark.parametrize("text", EDGE)
+def test_edge_semantics_match_fhirpathpy(text):
+    expr = Expression(text)
+    env = dict(ENV)
+    assert expr({}, dict(env)) == expr.reference({}, dict(env))
+
+
+@pytest.mark.parametrize("text", ["%n and true", "%s.where(name = 'v' and 'x').exists()"])
+def test_non_boolean_in_boolean_context_fails_like_fhirpathpy(text):
+    """A knowledge error, not data: both engines refuse it (the fast one defers to fhirpathpy)."""
+    expr = Expression(text)
+    with pytest.raises(Exception) as fast:
+        expr({}, dict(ENV))
+    with pytest.raises(Exception) as reference:
+        expr.reference({}, dict(ENV))
+    assert str(fast.value) == str(reference.value)
+
+
+def test_unsupported_syntax_is_not_compiled():
+    assert Expression("%s.select($this + 'x')").fast is None
+    assert Expression("%t and %e").fast is not None
+
+
+def test_index_is_per_evaluation():
+    expr = Expression("%case.parameter.where(name = 'x').value")
+    env1 = {"case": {"resourceType": "Parameters", "parameter": [{"name": "x", "valueCode": "1"}]}}
+    env2 = {"case": {"resourceType": "Parameters", "parameter": [{"name": "x", "valueCode": "2"}]}}
+    assert expr({}, env1) == ["1"] and expr({}, env2) == ["2"]
+    assert INDEX_KEY in env1 and INDEX_KEY in env2
