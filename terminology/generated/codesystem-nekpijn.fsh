@@ -331,9 +331,9 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #red-flags #pathologies #pathology-malignancy "Maligne tumor"
 * #red-flags #pathologies #pathology-malignancy ^designation[+].language = #en
 * #red-flags #pathologies #pathology-malignancy ^designation[=].value = "Malignancy"
-* #red-flags #pathologies #pathology-systemic "Systemische ziekte (herpes zoster"
+* #red-flags #pathologies #pathology-systemic "Systemische ziekte (herpes zoster, spondylitis ankylopoetica, inflammatoire of reumatoïde artritis)"
 * #red-flags #pathologies #pathology-systemic ^designation[+].language = #en
-* #red-flags #pathologies #pathology-systemic ^designation[=].value = "Systemic disease (herpes zoster"
+* #red-flags #pathologies #pathology-systemic ^designation[=].value = "Systemic disease (herpes zoster, ankylosing spondylitis, inflammatory or rheumatoid arthritis)"
 * #radicular "Cervicaal radiculair syndroom (tabel 3)"
 * #radicular ^designation[+].language = #en
 * #radicular ^designation[=].value = "Cervical radicular syndrome (table 3)"

@@ -36,7 +36,7 @@ Usage: #definition
 * group[=].element[=].target[=].display = "Malignant neoplastic disease"
 * group[=].element[=].target[=].equivalence = #equivalent
 * group[=].element[+].code = #pathology-systemic
-* group[=].element[=].display = "Systemische ziekte (herpes zoster"
+* group[=].element[=].display = "Systemische ziekte (herpes zoster, spondylitis ankylopoetica, inflammatoire of reumatoïde artritis)"
 * group[=].element[=].target[+].equivalence = #unmatched
 * group[=].element[+].code = #rf-dizziness
 * group[=].element[=].display = "Duizeligheid"

@@ -56,7 +56,7 @@ Description: "The serious pathologies the red flags may point to (tabel 2)."
 * $nekpijn#pathology-myelopathy "Schade aan ruggenmerg of cervicale myelopathie"
 * $nekpijn#pathology-infection "Infectie"
 * $nekpijn#pathology-malignancy "Maligne tumor"
-* $nekpijn#pathology-systemic "Systemische ziekte (herpes zoster"
+* $nekpijn#pathology-systemic "Systemische ziekte (herpes zoster, spondylitis ankylopoetica, inflammatoire of reumatoïde artritis)"
 
 ValueSet: RedFlagsVS
 Id: red-flags
@@ -160,8 +160,8 @@ Description: "Clinical red flags that may point to malignancy (tabel 2)."
 
 ValueSet: RedFlagsSystemicVS
 Id: red-flags-systemic
-Title: "Red flags: Systemic disease (herpes zoster"
-Description: "Clinical red flags that may point to systemic disease (herpes zoster (tabel 2)."
+Title: "Red flags: Systemic disease (herpes zoster, ankylosing spondylitis, inflammatory or rheumatoid arthritis)"
+Description: "Clinical red flags that may point to systemic disease (herpes zoster, ankylosing spondylitis, inflammatory or rheumatoid arthritis) (tabel 2)."
 * ^status = #active
 * insert DefinitionMetadata
 * ^name = "RedFlagsSystemic"
