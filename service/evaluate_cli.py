@@ -19,9 +19,11 @@ EVALUATION_DATE = "https://nekpijn-cds.org/fhir/StructureDefinition/evaluation-d
 
 HEAD = {
     "nl": {"title": "Nekpijn CDS — evaluatie op {day} voor {subject}", "why": "Waarom", "plan": "Plan",
-           "nothing": "(geen aanbevelingen)", "provisional": "voorlopig"},
+           "nothing": "(geen aanbevelingen)", "provisional": "voorlopig",
+           "not_used": "Niet gebruikt"},
     "en": {"title": "Nekpijn CDS — evaluation on {day} for {subject}", "why": "Why", "plan": "Plan",
-           "nothing": "(no recommendations)", "provisional": "provisional"},
+           "nothing": "(no recommendations)", "provisional": "provisional",
+           "not_used": "Not used"},
 }
 
 
@@ -87,6 +89,8 @@ def render(result, lang: str, day: date, subject: str) -> str:
         status = f" ({head['provisional']})" if obs["status"] == "preliminary" else ""
         lines.append(f"  {obs['code']['text']}: {value}{status}")
         lines.append(f"    {obs['note'][0]['text']}")
+    if plan.get("note"):
+        lines += ["", head["not_used"]] + [f"  {n['text'].split(' — ', 1)[1]}" for n in plan["note"]]
     lines += ["", head["plan"]]
     group = contained["requestgroup"]
     if not group.get("action"):

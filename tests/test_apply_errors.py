@@ -135,3 +135,21 @@ def test_cli_no_data_for_subject(tmp_path, capsys):
     path.write_text(json.dumps(case_bundle(CASE)), encoding="utf-8")
     assert main(["evaluate", str(path), "--subject", "Patient/other"]) == 3
     assert "Patient/other" in capsys.readouterr().err
+
+
+def test_ignored_resources_are_reported_in_the_careplan(client):
+    """Other patients' data, entered-in-error and non-final Observations are not used — and the plan says so."""
+    params = apply_parameters(CASE)
+    bundle = params["parameter"][1]["resource"]
+    observations = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    observations[0]["status"] = "entered-in-error"
+    stranger = copy.deepcopy(observations[1])
+    stranger["id"] = "stranger"
+    stranger["subject"] = {"reference": "Patient/someone-else"}
+    bundle["entry"].append({"resource": stranger})
+    careplan = client.post(PLAN, json=params, headers=FHIR_JSON).json()
+    notes = [n["text"] for n in careplan["note"]]
+    assert any(f"Observation/{observations[0]['id']}" in n and "entered-in-error" in n for n in notes)
+    assert any(n.endswith("Observation: hoort bij een andere patiënt") for n in notes)
+    assert "stranger" not in str(careplan) and "someone-else" not in str(careplan), "no trace of another patient"
+    assert all(n.startswith("Niet gebruikt voor deze evaluatie") for n in notes)

@@ -84,8 +84,12 @@ def group_actions(applied: list[AppliedAction], ctx: Context, prefix: str,
     return out
 
 
+NOT_USED = {"nl": "Niet gebruikt voor deze evaluatie", "en": "Not used in this evaluation"}
+
+
 def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[AppliedAction]]],
-             features: list[Feature], ctx: Context, terms: Terminology, title: str) -> dict:
+             features: list[Feature], ctx: Context, terms: Terminology, title: str,
+             notes: list[str] = ()) -> dict:
     """The CarePlan for one evaluation.
 
     `groups`: (id prefix, the draft order it is about or None, applied actions)
@@ -118,6 +122,8 @@ def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[Applie
     result["activity"] = [{"reference": {"reference": f"#{GROUP_ID}"}}]
     if observations:
         result["supportingInfo"] = [{"reference": f"#{o['id']}"} for o in observations]
+    if notes:  # resources (or parts) the evaluation did not use, and why
+        result["note"] = [{"text": f"{NOT_USED[ctx.lang]} — {n}"} for n in notes]
     # a content-derived id: the same evaluation gives the same id (cheaper than hashing the JSON)
     key = [plan.canonical, ctx.subject, ctx.encounter or "", ctx.authored, ctx.lang]
     key += [f"{r['resourceType']}/{r['id']}" for r in requests]

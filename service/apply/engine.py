@@ -105,5 +105,6 @@ class Engine:
                       authored=now.isoformat(timespec="seconds"), encounter=encounter, practitioner=practitioner)
         title = plan.title.get(lang) or plan.title.get("nl", "") if per_order else \
             case_summary(case, lang, self.terminology.text)
-        result = careplan(plan, groups, case.features, ctx, self.terminology, title)
+        notes = [note.text(lang) for note in case.facts.ignored]
+        result = careplan(plan, groups, case.features, ctx, self.terminology, title, notes)
         return ApplyResult(result, case, applied)

@@ -76,7 +76,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from service.facts.model import AMSTERDAM, Fact, Facts, Measurement, Source
+from service.facts.model import AMSTERDAM, Fact, Facts, Measurement, Note, Source
 
 __all__ = [
     "ElementCodes",
@@ -118,10 +118,10 @@ _NEG_INF = float("-inf")
 class NoDataError(LookupError):
     """Nothing usable about the subject: no Patient, no intake, no Observation or Condition."""
 
-    def __init__(self, subject: str, ignored: Iterable[str] = ()):
+    def __init__(self, subject: str, ignored: Iterable[Note] = ()):
         self.subject = subject
         self.ignored = list(ignored)
-        detail = f" ({'; '.join(self.ignored)})" if self.ignored else ""
+        detail = f" ({'; '.join(map(str, self.ignored))})" if self.ignored else ""
         super().__init__(f"No usable data about {subject}{detail}")
 
 
@@ -470,8 +470,8 @@ class _Gatherer:
         self.patient_source: Source | None = None
 
     # -- helpers ---------------------------------------------------------
-    def note(self, text: str) -> None:
-        self.facts.ignored.append(text)
+    def note(self, reference: str, en: str, nl: str) -> None:
+        self.facts.ignored.append(Note(reference, en, nl))
 
     def is_subject(self, reference: Any) -> bool:
         if not isinstance(reference, dict):
@@ -488,9 +488,10 @@ class _Gatherer:
         if self.is_subject(subject):
             return True
         if subject is None:
-            self.note(f"{name}: no subject, cannot be attributed to {self.subject}")
+            self.note(name, f"no subject, cannot be attributed to {self.subject}", f"geen subject; niet toe te wijzen aan {self.subject}")
         else:
-            self.note(f"{name}: subject {subject.get('reference')!r} is another patient, not {self.subject}")
+            # neither the other patient nor their resource id goes into this patient's plan
+            self.note(name.split("/")[0], "belongs to another patient", "hoort bij een andere patiënt")
         return False
 
     def offer(self, code: str, fact: Fact, rank: int) -> None:
@@ -505,10 +506,10 @@ class _Gatherer:
         if kind == "choice":
             allowed = self.codes.choices.get(code)
             if allowed and value not in allowed:
-                self.note(f"{name}: {value!r} is not an answer code of {code}")
+                self.note(name, f"{value!r} is not an answer code of {code}", f"{value!r} is geen antwoordcode van {code}")
                 return False
         elif code in MEASURED and not MEASUREMENT_RANGE[0] <= value <= MEASUREMENT_RANGE[1]:
-            self.note(f"{name}: {code} {value} outside 0..10")
+            self.note(name, f"{code} {value} outside 0..10", f"{code} {value} valt buiten 0..10")
             return False
         return True
 
@@ -516,7 +517,7 @@ class _Gatherer:
         if code not in MEASURED:
             return
         if source.instant is None:
-            self.note(f"{name}: {code} without a date is not a measurement")
+            self.note(name, f"{code} without a date is not a measurement", f"{code} zonder datum telt niet als meting")
             return
         self.measurements.append(Measurement(code, float(value), source))  # type: ignore[arg-type]
 
@@ -527,7 +528,7 @@ class _Gatherer:
         name = f"{rtype}/{rid}"
         if rid:
             if (rtype, rid) in self.seen:
-                self.note(f"{name}: duplicate, read once")
+                self.note(name, f"duplicate, read once", f"dubbel aangeleverd, één keer gelezen")
                 return
             self.seen.add((rtype, rid))
         if rtype == "Observation":
@@ -541,7 +542,7 @@ class _Gatherer:
 
     def patient(self, resource: dict, name: str) -> None:
         if resource.get("id") != self.patient_id:
-            self.note(f"{name}: another patient, not {self.subject}")
+            self.note(name.split("/")[0], "another patient", "een andere patiënt")
             return
         if self.patient_source is not None:
             return
@@ -552,26 +553,26 @@ class _Gatherer:
             return
         parsed = _partial_date(birth)
         if parsed is None or not parsed[1]:
-            self.note(f"{name}: birthDate {birth!r} is not a full date; age unknown")
+            self.note(name, f"birthDate {birth!r} is not a full date; age unknown", f"geboortedatum {birth!r} is geen volledige datum; leeftijd onbekend")
             return
         self.facts.birth_date = parsed[0]
 
     def condition(self, resource: dict, name: str) -> None:
         codes = {code for system, code in _concept_codes(resource.get("code")) if system == SNOMED}
         if not codes & NECK_PAIN_CONDITIONS:
-            self.note(f"{name}: not a neck-pain Condition")
+            self.note(name, f"not a neck-pain Condition", f"geen nekpijn-diagnose")
             return
         if not self.of_subject(resource, name):
             return
         verification = _first_code(resource.get("verificationStatus"),
                                    "http://terminology.hl7.org/CodeSystem/condition-ver-status")
         if verification in INVALID_CONDITION_VERIFICATION:
-            self.note(f"{name}: verificationStatus {verification}")
+            self.note(name, f"verificationStatus {verification}", f"verificatiestatus {verification}")
             return
         clinical = _first_code(resource.get("clinicalStatus"),
                                "http://terminology.hl7.org/CodeSystem/condition-clinical")
         if clinical in PAST_CONDITION_STATUS:
-            self.note(f"{name}: clinicalStatus {clinical} (a past episode)")
+            self.note(name, f"clinicalStatus {clinical} (a past episode)", f"klinische status {clinical} (een eerdere episode)")
             return
         onset = resource.get("onsetDateTime")
         if not isinstance(onset, str):
@@ -584,18 +585,18 @@ class _Gatherer:
     def questionnaire_response(self, resource: dict, name: str) -> None:
         canonical = resource.get("questionnaire")
         if not isinstance(canonical, str) or canonical.split("|", 1)[0] != INTAKE_QUESTIONNAIRE:
-            self.note(f"{name}: not a response to {INTAKE_QUESTIONNAIRE}")
+            self.note(name, f"not a response to {INTAKE_QUESTIONNAIRE}", f"geen antwoord op {INTAKE_QUESTIONNAIRE}")
             return
         status = resource.get("status")
         if status in IGNORED_QR_STATUS:
-            self.note(f"{name}: status {status}")
+            self.note(name, f"status {status}", f"status {status}")
             return
         if not self.of_subject(resource, name):
             return
         authored = resource.get("authored")
         instant = parse_instant(authored) if isinstance(authored, str) else None
         if instant is None:
-            self.note(f"{name}: no usable authored date; its answers lose against every dated source")
+            self.note(name, f"no usable authored date; its answers lose against every dated source", f"geen bruikbare datum (authored); de antwoorden wijken voor elke gedateerde bron")
         source = Source(name, instant, "answer")
         self.facts.intakes.append(source)
         self.usable = True
@@ -605,11 +606,11 @@ class _Gatherer:
         for link_id, answer in found.items():
             kind = types.get(link_id)
             if kind is None:
-                self.note(f"{name}: linkId {link_id!r} is not a data element")
+                self.note(name, f"linkId {link_id!r} is not a data element", f"linkId {link_id!r} is geen gegevenselement")
                 continue
             value = _answer_value(kind, answer)
             if value is None:
-                self.note(f"{name}: answer to {link_id!r} is not a valid {kind} value")
+                self.note(name, f"answer to {link_id!r} is not a valid {kind} value", f"antwoord op {link_id!r} is geen geldige waarde ({kind})")
                 continue
             if not self.plausible(link_id, kind, value, name):
                 continue
@@ -636,15 +637,15 @@ class _Gatherer:
         category_codes = [code for category in resource.get("category", ())
                           for system, code in _concept_codes(category) if system == LOCAL_SYSTEM]
         if "case-feature" in category_codes:
-            self.note(f"{name}: a case feature inferred by this service, never read as input")
+            self.note(name, f"a case feature inferred by this service, never read as input", f"een door deze service afgeleid kenmerk, wordt nooit als invoer gelezen")
             return
         status = resource.get("status")
         if status not in USABLE_OBSERVATION_STATUS:
-            self.note(f"{name}: status {status} (only final, amended or corrected are read)")
+            self.note(name, f"status {status} (only final, amended or corrected are read)", f"status {status} (alleen final, amended of corrected telt)")
             return
         element = self.element_of(resource)
         if element is None:
-            self.note(f"{name}: code is not a data element")
+            self.note(name, f"code is not a data element", f"code is geen gegevenselement")
             return
         if not self.of_subject(resource, name):
             return
@@ -656,12 +657,12 @@ class _Gatherer:
             text = resource.get("effectiveInstant") or resource.get("issued")
         instant = parse_instant(text) if isinstance(text, str) else None
         if instant is None:
-            self.note(f"{name}: no usable effective time or issued; it loses against every dated source")
+            self.note(name, f"no usable effective time or issued; it loses against every dated source", f"geen bruikbaar tijdstip (effective/issued); wijkt voor elke gedateerde bron")
         source = Source(name, instant, "observation")
         if element == "cervical-rotation":
             limited = _rotation_limited(resource)
             if limited is None:
-                self.note(f"{name}: cervical rotation without a left or right value in deg")
+                self.note(name, f"cervical rotation without a left or right value in deg", f"cervicale rotatie zonder waarde links of rechts in graden")
                 return
             fact = Fact("crs-limited-rotation", limited, source, (source,),
                         "§0: cervical-rotation Observation, left or right < 60 deg")
@@ -671,7 +672,7 @@ class _Gatherer:
         kind = self.codes.types[element]
         value = _observation_value(kind, element, resource)
         if value is None:
-            self.note(f"{name}: no usable {kind} value for {element}")
+            self.note(name, f"no usable {kind} value for {element}", f"geen bruikbare waarde ({kind}) voor {element}")
             return
         if not self.plausible(element, kind, value, name):
             return

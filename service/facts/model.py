@@ -53,6 +53,24 @@ class Fact:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Why a resource (or part of it) was not used: shown with the evidence."""
+
+    reference: str  # "Observation/x"
+    en: str
+    nl: str
+
+    def text(self, lang: str) -> str:
+        return f"{self.reference}: {self.nl if lang == 'nl' else self.en}"
+
+    def __contains__(self, fragment: str) -> bool:
+        return fragment in self.en
+
+    def __str__(self) -> str:
+        return self.text("en")
+
+
+@dataclass(frozen=True)
 class Measurement:
     """One NPRS or PSK measurement (an Observation or an intake answer)."""
 
@@ -72,7 +90,7 @@ class Facts:
     measurements: dict[str, list[Measurement]] = field(default_factory=dict)  # "nprs"/"psk", sorted by instant
     intakes: list[Source] = field(default_factory=list)  # intake QuestionnaireResponses, sorted by authored
     conditions: list[Source] = field(default_factory=list)  # neck-pain Conditions (instant = onset)
-    ignored: list[str] = field(default_factory=list)  # what was not used and why (English, for the evidence)
+    ignored: list[Note] = field(default_factory=list)  # what was not used and why (shown with the evidence)
 
     def fact(self, code: str) -> Fact | None:
         return self.answers.get(code)
