@@ -33,6 +33,31 @@ class Settings:
     knowledge_dir: Path | None = None
     base_url: str | None = None
     log_level: str = "info"
+    # -- store (feedback, audit, replay cache) --------------------------------
+    # SQLAlchemy URL; default: an SQLite file in ./var/ (created on start-up)
+    database_url: str = "sqlite:///var/nekpijn-cds.db"
+    # key for the keyed hash of patient references in the audit log; when
+    # unset, a random key is generated once and kept in the store (shared by
+    # every replica on the same database)
+    audit_key: str | None = None
+    # -- security (CDS Hooks §Security) ----------------------------------------
+    # "jwt" (default): a valid JWT bearer is required on every endpoint but
+    # /health; "off": development only, no authentication (logged loudly)
+    auth: str = "jwt"
+    # JSON file listing trusted issuers: [{"iss": ..., "jwks_file"|"jwks_url": ..., "jku": [allowed jku URLs]}]
+    trusted_issuers_file: Path | None = None
+    # also trust the public CDS Hooks sandbox (https://sandbox.cds-hooks.org, bundled JWKS)
+    trust_sandbox: bool = False
+    # accepted `aud` values besides the URL of the endpoint being called
+    audiences: tuple[str, ...] = ()
+    # CORS: allowed origins ("*" for any); empty: no CORS headers
+    cors_origins: tuple[str, ...] = ()
+    # request body limit in bytes (413 beyond it)
+    max_body_bytes: int = 5_000_000
+    # -- FHIR fetch when prefetch is missing (seconds) --------------------------
+    fetch_timeout: float = 2.0       # one HTTP request to the EHR's FHIR server
+    fetch_budget: float = 4.0        # all fetches of one hook call
+    fetch_max_pages: int = 5         # `next` links followed per search
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,7 +82,36 @@ class Settings:
             raise ConfigError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         knowledge_dir = get("KNOWLEDGE_DIR")
         base_url = get("BASE_URL")
+        auth = (get("AUTH") or cls.auth).lower()
+        if auth not in ("jwt", "off"):
+            raise ConfigError(f"{PREFIX}AUTH must be 'jwt' or 'off', got {auth!r}")
+        issuers = get("TRUSTED_ISSUERS_FILE")
+
+        def number(name: str, default, kind=float):
+            raw = get(name)
+            try:
+                value = kind(raw) if raw is not None else default
+            except ValueError:
+                raise ConfigError(f"{PREFIX}{name} must be a number, got {raw!r}") from None
+            if value <= 0:
+                raise ConfigError(f"{PREFIX}{name} must be positive")
+            return value
+
+        def listing(name: str) -> tuple[str, ...]:
+            return tuple(v.strip() for v in (get(name) or "").split(",") if v.strip())
+
         return cls(
+            database_url=get("DATABASE_URL") or cls.database_url,
+            audit_key=get("AUDIT_KEY"),
+            auth=auth,
+            trusted_issuers_file=Path(issuers) if issuers else None,
+            trust_sandbox=(get("TRUST_SANDBOX") or "").lower() in ("1", "true", "yes"),
+            audiences=listing("AUDIENCES"),
+            cors_origins=listing("CORS_ORIGINS"),
+            max_body_bytes=number("MAX_BODY_BYTES", cls.max_body_bytes, int),
+            fetch_timeout=number("FETCH_TIMEOUT", cls.fetch_timeout),
+            fetch_budget=number("FETCH_BUDGET", cls.fetch_budget),
+            fetch_max_pages=number("FETCH_MAX_PAGES", cls.fetch_max_pages, int),
             host=get("HOST") or cls.host,
             port=port_number,
             knowledge_dir=Path(knowledge_dir) if knowledge_dir else None,

@@ -204,7 +204,14 @@ def build_concepts(src: Sources) -> list[Concept]:
         if row["code"] == "sc-red-flags":
             parent = c
 
-    # 5. other codes
+    # 5. override reasons of CDS Hooks cards
+    meta = grouping["override-reason"]
+    reasons = group_concept("override-reason", meta["nl"], meta["en"])
+    top.append(reasons)
+    for reason in src.local_codes["override_reasons"]:
+        reasons.add(Concept(reason["code"], reason["nl"], reason["en"]))
+
+    # 6. other codes
     meta = grouping["other"]
     oth = group_concept("other", meta["nl"], meta["en"])
     top.append(oth)
@@ -371,6 +378,9 @@ def valueset_specs(src: Sources) -> list[dict]:
                       concepts=local([r["code"] for r in src.recommendations] + [c["code"] for c in src.order_checks])))
     specs.append(dict(id="sections", title="Plan sections",
                       desc="Sections that group the actions of the plan.", concepts=local(s["code"] for s in src.sections)))
+    specs.append(dict(id="override-reasons", title="Card override reasons",
+                      desc="Reasons offered on CDS Hooks cards for not following the advice (card.overrideReasons).",
+                      concepts=local(r["code"] for r in src.local_codes["override_reasons"])))
     specs.append(dict(id="referral-roles", title="Referral and consultation roles (UZI)",
                       desc="UZI role codes (Nictiz zib2020) used as performerType / recipient role.",
                       concepts=[("http://fhir.nl/fhir/NamingSystem/uzi-rolcode", r["code"], r["display"]) for r in src.uzi_roles.values()]))

@@ -1417,6 +1417,26 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #self-check #sc-red-flags #sc-rf-double-vision "Dubbelzien"
 * #self-check #sc-red-flags #sc-rf-double-vision ^designation[+].language = #en
 * #self-check #sc-red-flags #sc-rf-double-vision ^designation[=].value = "Double vision"
+* #override-reason "Reden om af te wijken"
+* #override-reason ^designation[+].language = #en
+* #override-reason ^designation[=].value = "Override reason"
+* #override-reason ^property[+].code = #notSelectable
+* #override-reason ^property[=].valueBoolean = true
+* #override-reason #override-already-addressed "Al besproken of al gedaan"
+* #override-reason #override-already-addressed ^designation[+].language = #en
+* #override-reason #override-already-addressed ^designation[=].value = "Already addressed"
+* #override-reason #override-patient-preference "Keuze of voorkeur van de patiënt"
+* #override-reason #override-patient-preference ^designation[+].language = #en
+* #override-reason #override-patient-preference ^designation[=].value = "Patient's choice or preference"
+* #override-reason #override-clinical-judgement "Klinisch oordeel: niet passend bij deze patiënt"
+* #override-reason #override-clinical-judgement ^designation[+].language = #en
+* #override-reason #override-clinical-judgement ^designation[=].value = "Clinical judgement: not appropriate for this patient"
+* #override-reason #override-data-incomplete "Gegevens onjuist of onvolledig"
+* #override-reason #override-data-incomplete ^designation[+].language = #en
+* #override-reason #override-data-incomplete ^designation[=].value = "Data incorrect or incomplete"
+* #override-reason #override-treated-elsewhere "Al verwezen of elders onder behandeling"
+* #override-reason #override-treated-elsewhere ^designation[+].language = #en
+* #override-reason #override-treated-elsewhere ^designation[=].value = "Already referred or treated elsewhere"
 * #other "Overige codes"
 * #other ^designation[+].language = #en
 * #other ^designation[=].value = "Other codes"

@@ -669,6 +669,19 @@ Description: "Sections that group the actions of the plan."
 * $nekpijn#section-closure "Afsluiting"
 * $nekpijn#section-order-checks "Aandachtspunten bij deze order"
 
+ValueSet: OverrideReasonsVS
+Id: override-reasons
+Title: "Card override reasons"
+Description: "Reasons offered on CDS Hooks cards for not following the advice (card.overrideReasons)."
+* ^status = #active
+* insert DefinitionMetadata
+* ^name = "OverrideReasons"
+* $nekpijn#override-already-addressed "Al besproken of al gedaan"
+* $nekpijn#override-patient-preference "Keuze of voorkeur van de patiënt"
+* $nekpijn#override-clinical-judgement "Klinisch oordeel: niet passend bij deze patiënt"
+* $nekpijn#override-data-incomplete "Gegevens onjuist of onvolledig"
+* $nekpijn#override-treated-elsewhere "Al verwezen of elders onder behandeling"
+
 ValueSet: ReferralRolesVS
 Id: referral-roles
 Title: "Referral and consultation roles (UZI)"
