@@ -15,8 +15,12 @@ from service.apply.engine import Engine
 from service.config import Settings
 from service.facts.model import AMSTERDAM
 from service.fhir_api import install_error_handlers, outcome_response, router
+from service.cds_hooks.routes import router as hooks_router
 from service.fhir_api.apply_route import router as apply_router
 from service.knowledge import KnowledgeBase
+from service.security import install_security
+from service.store import Store, StoreUnavailable
+from service.store.replay_guard import ReplayGuard
 
 log = logging.getLogger("nekpijn_cds")
 access_log = logging.getLogger("nekpijn_cds.access")
@@ -104,13 +108,25 @@ def create_app(
     app.state.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     app.state.engine = Engine(knowledge)
     app.state.clock = clock or (lambda: datetime.now(AMSTERDAM))
+    # httpx logs request URLs at INFO; FHIR search URLs hold patient ids
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    store = Store.from_settings(settings)
+    try:
+        store.migrate()
+    except StoreUnavailable as exc:  # keep serving advice; the store migrates on first use
+        log.error("store unavailable at start-up (%s); retrying on first use", type(exc).__name__)
+    app.state.store = store
     install_error_handlers(app)
+    # security inside the request log, so refused requests are logged too
+    install_security(app, settings, ReplayGuard(store))
     app.add_middleware(RequestLogMiddleware)
     app.include_router(apply_router)
+    app.include_router(hooks_router)
     app.include_router(router)
 
-    @app.get("/health", tags=["Service"], summary="Liveness and knowledge status")
+    @app.get("/health", tags=["Service"], summary="Liveness, knowledge and store status")
     def health() -> dict:
-        return {"status": "ok", "version": knowledge.version, "artifacts": len(knowledge)}
+        return {"status": "ok", "version": knowledge.version, "artifacts": len(knowledge),
+                "store": "ok" if store.ping() else "unavailable"}
 
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import logging
 from pathlib import Path
@@ -29,7 +31,7 @@ def kb(tmp_path: Path) -> KnowledgeBase:
 
 @pytest.fixture
 def app(kb: KnowledgeBase) -> FastAPI:
-    return create_app(Settings(), kb)
+    return create_app(Settings.from_env(), kb)
 
 
 @pytest.fixture
@@ -97,7 +99,7 @@ def test_metadata_supported_profiles(client: TestClient) -> None:
 
 
 def test_metadata_uses_configured_public_base(kb: KnowledgeBase) -> None:
-    app = create_app(Settings(base_url="https://cds.example.org"), kb)
+    app = create_app(replace(Settings.from_env(), base_url="https://cds.example.org"), kb)
     client = TestClient(app)
     cs = client.get("/fhir/metadata").json()
     assert cs["implementation"]["url"] == "https://cds.example.org/fhir"
@@ -275,7 +277,7 @@ def test_access_log_has_no_query_string(client: TestClient, caplog) -> None:
 def test_health(client: TestClient, kb: KnowledgeBase) -> None:
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": kb.version, "artifacts": len(kb)}
+    assert response.json() == {"status": "ok", "version": kb.version, "artifacts": len(kb), "store": "ok"}
 
 
 def test_openapi_document(client: TestClient) -> None:
@@ -293,7 +295,7 @@ PACKAGED = sorted(DEFAULT_DIR.glob("*.json"))
 def packaged_client() -> TestClient:
     if not PACKAGED:
         pytest.skip(f"no compiled knowledge artifacts in {DEFAULT_DIR} yet (run SUSHI)")
-    return TestClient(create_app(Settings()))
+    return TestClient(create_app(Settings.from_env()))
 
 
 def test_packaged_intake_questionnaire_is_served(packaged_client: TestClient) -> None:

@@ -1,0 +1,134 @@
+"""CDS Hooks 2.0 endpoints: discovery, service calls, feedback.
+
+Protocol only: the case features and the plan come from the engine, the
+cards from cards.py; no clinical rule lives here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from service.apply.engine import Engine
+from service.apply.operation import negotiate_language
+from service.cds_hooks.cards import card_records, render_cards
+from service.cds_hooks.discovery import PREFETCH_KEYS, discovery
+from service.cds_hooks.feedback import FeedbackError, parse_feedback
+from service.cds_hooks.fetch import PrefetchUnavailable, gather_resources
+from service.cds_hooks.request import HookRequestError, parse_hook_request
+from service.facts.gather import NoDataError
+from service.fhir_api.apply_route import read_json
+from service.fhir_api.outcome import FHIRError
+from service.store import AuditEntry, IssuedCard, StoreUnavailable
+
+log = logging.getLogger("nekpijn_cds.hooks")
+router = APIRouter(tags=["CDS Hooks"])
+ORDER_HOOKS = {"order-select", "order-sign", "order-dispatch"}
+
+
+def _json(body: dict, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status)
+
+
+def _issuer(request: Request) -> str | None:
+    auth = getattr(request.state, "auth", None) or request.scope.get("state", {}).get("auth")
+    return getattr(auth, "issuer", None) or (auth.get("issuer") if isinstance(auth, dict) else None)
+
+
+def _store_safely(request: Request, what: str, fn) -> None:
+    """Store writes never cost the clinician an answer: failures are logged, not raised."""
+    try:
+        fn(request.app.state.store)
+    except StoreUnavailable as exc:
+        log.error("store unavailable while saving %s: %s", what, type(exc).__name__)
+
+
+def audit(request: Request, *, service: str, hook: str, hook_instance: str, patient: str | None,
+          profile: str | None, summaries: list[str], started: float, outcome: str, status: int) -> None:
+    def write(store):
+        store.record_audit(AuditEntry(
+            at=datetime.now(timezone.utc), service=service, hook=hook, hook_instance=hook_instance,
+            issuer=_issuer(request), patient_hash=store.patient_hash(patient) if patient else None,
+            profile=profile, card_summaries=summaries, duration_ms=(time.perf_counter() - started) * 1000,
+            outcome=outcome, status=status))
+    _store_safely(request, "audit", write)
+
+
+@router.get("/cds-services", summary="CDS Hooks discovery")
+def discovery_endpoint(request: Request) -> JSONResponse:
+    return _json(discovery(request.app.state.engine))
+
+
+@router.post("/cds-services/{service_id}", summary="Call a CDS service")
+async def call_service(service_id: str, request: Request) -> JSONResponse:
+    started = time.perf_counter()
+    engine: Engine = request.app.state.engine
+    plan = engine.plans.get(service_id)
+    if plan is None:
+        raise FHIRError(404, "not-found", f"no CDS service '{service_id}'")
+    body = await read_json(request)
+    try:
+        hook = parse_hook_request(body, plan.triggers())
+    except HookRequestError as exc:
+        raise FHIRError(exc.status, "invalid", exc.message, exc.expression) from None
+    patient = hook.patient
+    lang = negotiate_language(request.headers.get("accept-language"))
+    settings = request.app.state.settings
+    try:
+        fetched = await gather_resources(hook, PREFETCH_KEYS[hook.hook], settings)
+    except PrefetchUnavailable as exc:
+        audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
+              profile=None, summaries=[], started=started, outcome="412", status=412)
+        raise FHIRError(412, "incomplete", f"required data could not be obtained: {exc}") from None
+    orders = fetched.draft_orders if hook.hook in ORDER_HOOKS else None
+    try:
+        result = engine.apply(service_id, fetched.resources, patient, now=request.app.state.clock(), lang=lang,
+                              encounter=hook.encounter, practitioner=hook.practitioner, orders=orders)
+    except NoDataError:
+        cards: list[dict] = []  # nothing known about this patient's neck pain: nothing to say
+        audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
+              profile=None, summaries=[], started=started, outcome="no-data", status=200)
+        return _json({"cards": cards})
+    cards = render_cards(result, engine, service_id=service_id, hook_instance=hook.hook_instance, lang=lang)
+    issued_at = datetime.now(timezone.utc)
+    records = [IssuedCard(uuid=r.uuid, service=service_id, hook_instance=hook.hook_instance, kind=r.kind,
+                          override_reasons=list(r.override_reasons), suggestion_uuids=list(r.suggestion_uuids),
+                          issued_at=issued_at) for r in card_records(cards)]
+    _store_safely(request, "cards", lambda store: store.remember_cards(records))
+    profile = result.case.feature("treatment-profile")
+    audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
+          profile=str(profile.value) if profile else None, summaries=[c["summary"] for c in cards],
+          started=started, outcome="ok", status=200)
+    return _json({"cards": cards})
+
+
+@router.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
+async def feedback(service_id: str, request: Request) -> JSONResponse:
+    if request.app.state.engine.plans.get(service_id) is None:
+        raise FHIRError(404, "not-found", f"no CDS service '{service_id}'")
+    body = await read_json(request)
+    store = request.app.state.store
+    try:
+        items = parse_feedback(body, service_id, store)
+        for item in items:
+            store.record_feedback(**item)
+    except FeedbackError as exc:
+        raise FHIRError(exc.status, "invalid", exc.message, exc.expression) from None
+    except StoreUnavailable:
+        raise FHIRError(503, "transient", "feedback cannot be stored right now; please retry") from None
+    return _json({})
+
+
+@router.get("/cds-services/{service_id}/feedback/summary", summary="Feedback summary for quality review")
+def feedback_summary(service_id: str, request: Request) -> JSONResponse:
+    if request.app.state.engine.plans.get(service_id) is None:
+        raise FHIRError(404, "not-found", f"no CDS service '{service_id}'")
+    try:
+        rows = request.app.state.store.feedback_summary(service_id)
+    except StoreUnavailable:
+        raise FHIRError(503, "transient", "the feedback store is unavailable right now") from None
+    return _json({"service": service_id, "cards": rows})

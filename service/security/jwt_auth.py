@@ -1,0 +1,252 @@
+"""Verification of the CDS Client's JWT bearer (CDS Hooks §Trusting CDS Clients).
+
+:meth:`Verifier.verify` checks, in this order, and stops at the first failure:
+
+1. the header: ``alg`` is ES384 or RS384 (never ``none``, never HMAC, nothing
+   else; checked before any key is looked at), ``kid`` present, ``typ`` (if
+   present) ``JWT``, no ``crit``/``b64`` extensions;
+2. ``iss`` is a trusted issuer; the key named by ``kid`` (from the issuer's
+   out-of-band JWK Set, or from ``jku`` if on the issuer's allowlist) fits the
+   algorithm (EC P-384 / RSA >= 2048 bits);
+3. the signature;
+4. ``exp`` (required, in the future), ``iat`` (required, not in the future),
+   ``nbf`` (if present), each with :data:`LEEWAY` seconds of clock skew;
+5. ``aud`` names one of the audience candidates (the endpoint URL being
+   called or a configured audience), comparing URLs without a trailing slash;
+6. ``jti`` (required) has not been seen before for this issuer. This comes
+   last so that only fully valid tokens are recorded in the replay store.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import jwt
+from jwt.exceptions import InvalidSignatureError, PyJWTError
+
+from service.security.errors import (
+    ALGORITHM_NOT_ALLOWED,
+    AUDIENCE_MISMATCH,
+    BAD_SIGNATURE,
+    EXPIRED,
+    ISSUED_IN_FUTURE,
+    MALFORMED_TOKEN,
+    MISSING_CLAIM,
+    MISSING_KID,
+    NOT_YET_VALID,
+    REPLAYED,
+    UNKNOWN_ISSUER,
+    AuthError,
+)
+from service.security.issuers import TrustedIssuers
+
+ALLOWED_ALGORITHMS = ("ES384", "RS384")
+LEEWAY = 60                # seconds of clock skew tolerated on exp, iat and nbf
+MAX_TOKEN_LENGTH = 16_384  # characters; longer bearer strings are refused unparsed
+MAX_JTI_LENGTH = 255
+MIN_RSA_BITS = 2048
+
+__all__ = ["ALLOWED_ALGORITHMS", "AuthError", "Claims", "ReplayCache", "Verifier"]
+
+
+class ReplayCache(Protocol):
+    """Remembers ``jti`` values until the token's expiry (the store implements it)."""
+
+    def seen_jti(self, issuer: str, jti: str, expires_at: datetime) -> bool:
+        """Record *jti* for *issuer*; True when it was already recorded (a replay)."""
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The verified identity of the caller, for authorization and audit.
+
+    ``sub`` and ``tenant`` are left out of ``repr`` so that a stray log call
+    does not write them.
+    """
+
+    issuer: str
+    jti: str
+    sub: str | None = field(default=None, repr=False)
+    tenant: str | None = field(default=None, repr=False)
+    audience: str = ""
+    kid: str = ""
+    alg: str = ""
+    issued_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    def audit(self) -> dict[str, str | None]:
+        """The fields to keep in an audit record."""
+        return {"issuer": self.issuer, "sub": self.sub, "jti": self.jti, "tenant": self.tenant}
+
+
+def normalize_url(url: str) -> str:
+    """URL for audience comparison: lower-case scheme and host, no default port,
+    no trailing slash on the path. Non-URL strings are compared as they are
+    (minus a trailing slash)."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return url.rstrip("/")
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        return url.rstrip("/")
+    if port is not None and (scheme, port) not in (("https", 443), ("http", 80)):
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{host}{path}{query}"
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _optional_str(claims: dict, name: str) -> str | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise AuthError(MISSING_CLAIM)
+    return value
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def _check_key_fits(jwk: dict, alg: str) -> None:
+    """The JWK must be of the kind the algorithm uses (no cross-type confusion)."""
+    if "alg" in jwk and jwk["alg"] != alg:
+        raise AuthError(ALGORITHM_NOT_ALLOWED)
+    if alg == "ES384" and (jwk.get("kty") != "EC" or jwk.get("crv") != "P-384"):
+        raise AuthError(ALGORITHM_NOT_ALLOWED)
+    if alg == "RS384" and jwk.get("kty") != "RSA":
+        raise AuthError(ALGORITHM_NOT_ALLOWED)
+
+
+class Verifier:
+    """Verifies CDS Hooks JWT bearers against the trusted issuers.
+
+    *replay* implements :class:`ReplayCache`. *issuers* defaults to the ones
+    configured in *settings*; *clock* returns the current Unix time.
+    """
+
+    def __init__(
+        self,
+        settings,
+        replay: ReplayCache,
+        *,
+        issuers: TrustedIssuers | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if replay is None:
+            raise ValueError("a replay cache is required for JWT verification")
+        self.settings = settings
+        self.replay = replay
+        self.issuers = issuers if issuers is not None else TrustedIssuers.from_settings(settings)
+        self.clock = clock
+        self._jws = jwt.PyJWS()
+
+    def verify(self, token: str, audience_candidates: Iterable[str]) -> Claims:
+        """The verified claims of *token*, or :class:`AuthError` with the reason."""
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+            raise AuthError(MALFORMED_TOKEN)
+        header, claims = self._unverified(token)
+
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
+            raise AuthError(ALGORITHM_NOT_ALLOWED)
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthError(MISSING_KID)
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
+            raise AuthError(MALFORMED_TOKEN)
+        if "crit" in header or "b64" in header:
+            raise AuthError(MALFORMED_TOKEN)
+        jku = header.get("jku")
+        if jku is not None and not isinstance(jku, str):
+            raise AuthError(MALFORMED_TOKEN)
+
+        iss = claims.get("iss")
+        if not isinstance(iss, str) or not iss:
+            raise AuthError(MISSING_CLAIM)
+        if iss not in self.issuers:
+            raise AuthError(UNKNOWN_ISSUER)
+        jwk = self.issuers.key(iss, kid, jku)
+        _check_key_fits(jwk, alg)
+        try:
+            key = jwt.PyJWK(jwk, algorithm=alg)
+        except PyJWTError:
+            raise AuthError(ALGORITHM_NOT_ALLOWED) from None
+        if alg == "RS384" and key.key.key_size < MIN_RSA_BITS:
+            raise AuthError(ALGORITHM_NOT_ALLOWED)
+        try:
+            self._jws.decode_complete(token, key, algorithms=[alg])
+        except InvalidSignatureError:
+            raise AuthError(BAD_SIGNATURE) from None
+        except PyJWTError:
+            raise AuthError(MALFORMED_TOKEN) from None
+
+        now = self.clock()
+        exp, iat, nbf = (_number(claims.get(n)) for n in ("exp", "iat", "nbf"))
+        if exp is None or iat is None or ("nbf" in claims and nbf is None):
+            raise AuthError(MISSING_CLAIM)
+        if now > exp + LEEWAY:
+            raise AuthError(EXPIRED)
+        if iat > now + LEEWAY:
+            raise AuthError(ISSUED_IN_FUTURE)
+        if nbf is not None and nbf > now + LEEWAY:
+            raise AuthError(NOT_YET_VALID)
+
+        audience = self._match_audience(claims.get("aud"), audience_candidates)
+
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
+            raise AuthError(MISSING_CLAIM)
+        sub, tenant = _optional_str(claims, "sub"), _optional_str(claims, "tenant")
+        expires_at = _utc(exp + LEEWAY)  # remembered as long as the token is acceptable
+        if self.replay.seen_jti(iss, jti, expires_at):
+            raise AuthError(REPLAYED)
+        return Claims(
+            issuer=iss, jti=jti, sub=sub, tenant=tenant, audience=audience,
+            kid=kid, alg=alg, issued_at=_utc(iat), expires_at=_utc(exp),
+        )
+
+    def _unverified(self, token: str) -> tuple[dict, dict]:
+        """Header and claims before verification: only to choose the key."""
+        try:
+            decoded = self._jws.decode_complete(token, options={"verify_signature": False})
+            claims = json.loads(decoded["payload"])
+        except (PyJWTError, ValueError, UnicodeDecodeError):
+            raise AuthError(MALFORMED_TOKEN) from None
+        header = decoded["header"]
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            raise AuthError(MALFORMED_TOKEN)
+        return header, claims
+
+    @staticmethod
+    def _match_audience(aud: object, candidates: Iterable[str]) -> str:
+        if isinstance(aud, str):
+            values = [aud]
+        elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+            values = aud
+        else:
+            raise AuthError(MISSING_CLAIM)
+        wanted = {normalize_url(c) for c in candidates if c}
+        for value in values:
+            if normalize_url(value) in wanted:
+                return value
+        raise AuthError(AUDIENCE_MISMATCH)

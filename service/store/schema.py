@@ -1,0 +1,90 @@
+"""The tables at the current schema version (what the queries use).
+
+Migrations (``migrations.py``) build this schema step by step and keep their
+own frozen copy of older versions; when a table changes here, add a step.
+
+No table holds a raw patient reference: the audit log keeps an HMAC of it
+(``keys.py``); issued cards and feedback are keyed by card uuid only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
+
+from service.store.db import UTCDateTime
+
+metadata = MetaData()
+
+# autoincrementing ids: BIGINT identity on PostgreSQL, INTEGER rowid on SQLite
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+schema_version = Table(
+    "schema_version", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", String(200), nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+service_keys = Table(
+    "service_keys", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),  # hex
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("service", String, nullable=False),
+    Column("hook", String),
+    Column("hook_instance", String),
+    Column("issuer", String),
+    Column("patient_hash", String(64)),  # HMAC-SHA256 hex, never the reference
+    Column("profile", String),
+    Column("card_summaries", JSON, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("status", Integer, nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_service_at", "service", "at"),  # v2
+)
+
+issued_cards = Table(
+    "issued_cards", metadata,
+    Column("uuid", String, primary_key=True),
+    Column("service", String, nullable=False),
+    Column("hook_instance", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("override_reasons", JSON, nullable=False),
+    Column("suggestion_uuids", JSON, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Index("ix_issued_cards_service_kind", "service", "kind"),
+)
+
+feedback = Table(
+    "feedback", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("service", String, nullable=False),
+    Column("card_uuid", String, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("outcome_timestamp", UTCDateTime, nullable=False),
+    Column("accepted_suggestions", JSON, nullable=False),
+    Column("override_reason", String),
+    Column("user_comment", Text),
+    Column("received_at", UTCDateTime, nullable=False),
+    # v2: the card kind, copied from issued_cards when the feedback arrives
+    # (backfilled by the migration), so summaries need no join and survive
+    # the clean-up of old issued cards
+    Column("card_kind", String),
+    Index("ix_feedback_card_uuid", "card_uuid"),
+    Index("ix_feedback_service_kind", "service", "card_kind"),  # v2
+)
+
+jti_seen = Table(
+    "jti_seen", metadata,
+    Column("issuer", String, primary_key=True),
+    Column("jti", String, primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_jti_seen_expires_at", "expires_at"),
+)

@@ -1,0 +1,196 @@
+"""The store facade used by the service: one object per process, thread-safe."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Engine
+
+from service.store import audit as _audit
+from service.store import feedback as _feedback
+from service.store import keys as _keys
+from service.store import migrations as _migrations
+from service.store import replay as _replay
+from service.store.audit import AuditEntry
+from service.store.db import aware, make_engine, transaction
+from service.store.errors import StoreUnavailable, guarded
+from service.store.feedback import Feedback, IssuedCard
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    """Audit log, issued cards, feedback and the JWT replay cache.
+
+    Every method raises :class:`StoreUnavailable` when the database cannot be
+    used, never a driver exception; ``ValueError``/``TypeError`` mean a wrong
+    argument (a bug in the caller). Call :meth:`migrate` at start-up; when it
+    failed there (database down), the first later call migrates, so the
+    service recovers without a restart once the database is back.
+    """
+
+    def __init__(self, engine: Engine, *, audit_key: str | None = None) -> None:
+        self.engine = engine
+        self._audit_key = audit_key.encode("utf-8") if audit_key else None
+        self._migrated = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str | URL, *, audit_key: str | None = None) -> Store:
+        """An unconnected store for *url* (SQLite file or ``postgresql://``); ValueError for a bad URL."""
+        try:
+            engine = make_engine(url)
+        except OSError as exc:  # the SQLite folder cannot be created
+            raise StoreUnavailable("open", f"{type(exc).__name__}: {exc.strerror or ''}") from None
+        return cls(engine, audit_key=audit_key)
+
+    @classmethod
+    def from_settings(cls, settings) -> Store:
+        """From :class:`service.config.Settings` (``database_url``, ``audit_key``)."""
+        return cls.from_url(settings.database_url, audit_key=settings.audit_key)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        """Close the pooled connections (the store reconnects when used again)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- schema -----------------------------------------------------------------
+
+    @guarded("migrate")
+    def migrate(self, target: int | None = None) -> int:
+        """Bring the schema to *target* (default: latest); returns the version reached."""
+        return self._migrate(target)
+
+    def _migrate(self, target: int | None = None) -> int:
+        with self._lock:
+            version = _migrations.migrate(self.engine, target)
+            if version >= _migrations.LATEST:
+                self._migrated = True
+            return version
+
+    @guarded("schema_version")
+    def schema_version(self) -> int:
+        return _migrations.current_version(self.engine)
+
+    def _ready(self) -> None:
+        if not self._migrated:
+            self._migrate()  # errors surface under the caller's operation name
+
+    def ping(self) -> bool:
+        """True when the database answers (for /health); never raises."""
+        try:
+            with transaction(self.engine) as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - health reports, it does not fail
+            return False
+
+    # -- audit ------------------------------------------------------------------
+
+    @guarded("record_audit")
+    def record_audit(self, entry: AuditEntry) -> None:
+        self._ready()
+        with transaction(self.engine, write=True) as conn:
+            _audit.record(conn, entry)
+
+    @guarded("audit")
+    def audit(self, limit: int = 100, service: str | None = None) -> list[AuditEntry]:
+        """The latest entries, newest first."""
+        self._ready()
+        with transaction(self.engine) as conn:
+            return _audit.recent(conn, limit, service)
+
+    @guarded("patient_hash")
+    def patient_hash(self, reference: str) -> str:
+        """HMAC-SHA256 (hex) of a patient reference under the audit key."""
+        if self._audit_key is None:
+            self._ready()
+            with self._lock:
+                if self._audit_key is None:
+                    self._audit_key = _keys.load_or_create_key(self.engine)
+        return _keys.keyed_hash(self._audit_key, reference)
+
+    # -- cards and feedback -----------------------------------------------------
+
+    @guarded("remember_cards")
+    def remember_cards(self, cards: Iterable[IssuedCard]) -> None:
+        cards = list(cards)
+        if not cards:
+            return
+        self._ready()
+        with transaction(self.engine, write=True) as conn:
+            _feedback.remember(conn, cards)
+
+    @guarded("issued_card")
+    def issued_card(self, uuid: str) -> IssuedCard | None:
+        self._ready()
+        with transaction(self.engine) as conn:
+            return _feedback.card(conn, uuid)
+
+    @guarded("record_feedback")
+    def record_feedback(
+        self,
+        service: str,
+        card_uuid: str,
+        outcome: str,
+        outcome_timestamp: datetime,
+        accepted_suggestions: Iterable[str] = (),
+        override_reason: str | None = None,
+        user_comment: str | None = None,
+        received_at: datetime | None = None,
+    ) -> None:
+        row = _feedback.feedback_row(service, card_uuid, outcome, outcome_timestamp, accepted_suggestions,
+                                     override_reason, user_comment, received_at or _now())
+        self._ready()
+        with transaction(self.engine, write=True) as conn:
+            _feedback.record(conn, row)
+
+    @guarded("feedback")
+    def feedback(self, limit: int = 100, service: str | None = None) -> list[Feedback]:
+        """The latest feedback items, newest (by receipt) first."""
+        self._ready()
+        with transaction(self.engine) as conn:
+            return _feedback.recent(conn, limit, service)
+
+    @guarded("feedback_summary")
+    def feedback_summary(self, service: str | None = None) -> list[dict]:
+        """Per service and card kind: shown, accepted, overridden, override_reasons {code: n}."""
+        self._ready()
+        with transaction(self.engine) as conn:
+            return _feedback.summary(conn, service)
+
+    # -- replay cache -----------------------------------------------------------
+
+    @guarded("seen_jti")
+    def seen_jti(self, issuer: str, jti: str, expires_at: datetime, now: datetime | None = None) -> bool:
+        """Record (issuer, jti) until *expires_at*; True when it was already there and unexpired."""
+        expires_at = aware(expires_at, "expires_at")
+        now = aware(now, "now") if now is not None else _now()
+        self._ready()
+        with transaction(self.engine, write=True) as conn:
+            return _replay.seen(conn, issuer, jti, expires_at, now)
+
+    @guarded("purge_expired")
+    def purge_expired(self, now: datetime | None = None) -> int:
+        """Delete expired jti records; the number deleted."""
+        now = aware(now, "now") if now is not None else _now()
+        self._ready()
+        with transaction(self.engine, write=True) as conn:
+            return _replay.purge(conn, now)
