@@ -407,3 +407,21 @@ def test_card_shapes_meet_the_spec(client, signer):
             else:
                 assert isinstance(link.get("appContext", ""), str)
         assert "extension" not in card or isinstance(card["extension"], dict)
+
+
+def test_apply_and_refused_hook_calls_are_audited(client, signer):
+    case = next(c for c in cases() if c["id"] == "b-abnormal-duration")
+    from apply_support import apply_parameters
+
+    path = f"/fhir/PlanDefinition/{BEHANDELPROFIEL}/$apply"
+    response = client.post(path, content=json.dumps(apply_parameters(case)),
+                           headers={**signer.headers(f"{BASE}{path}"), "Content-Type": "application/fhir+json"})
+    assert response.status_code == 200, response.text
+    bad = hook_request("patient-view", "b-abnormal-duration", prefetch={})
+    del bad["context"]["userId"]
+    assert call(client, signer, BEHANDELPROFIEL, bad).status_code == 400
+    entries = client.app.state.store.audit(limit=1000)
+    applied = [e for e in entries if e.service == f"$apply:{BEHANDELPROFIEL}"]
+    assert applied and applied[0].profile == "profile-b" and applied[0].patient_hash
+    refused = [e for e in entries if e.hook_instance == bad["hookInstance"]]
+    assert refused and refused[0].status == 400 and refused[0].patient_hash is None

@@ -6,7 +6,6 @@ cards from cards.py; no clinical rule lives here.
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import datetime, timezone
 
@@ -23,39 +22,15 @@ from service.cds_hooks.request import HookRequestError, parse_hook_request
 from service.facts.gather import NoDataError
 from service.fhir_api.apply_route import read_json
 from service.fhir_api.outcome import FHIRError
-from service.store import AuditEntry, IssuedCard, StoreUnavailable
+from service.store import IssuedCard, StoreUnavailable
+from service.store.recording import audit, store_safely
 
-log = logging.getLogger("nekpijn_cds.hooks")
 router = APIRouter(tags=["CDS Hooks"])
 ORDER_HOOKS = {"order-select", "order-sign", "order-dispatch"}
 
 
 def _json(body: dict, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status)
-
-
-def _issuer(request: Request) -> str | None:
-    auth = getattr(request.state, "auth", None) or request.scope.get("state", {}).get("auth")
-    return getattr(auth, "issuer", None) or (auth.get("issuer") if isinstance(auth, dict) else None)
-
-
-def _store_safely(request: Request, what: str, fn) -> None:
-    """Store writes never cost the clinician an answer: failures are logged, not raised."""
-    try:
-        fn(request.app.state.store)
-    except StoreUnavailable as exc:
-        log.error("store unavailable while saving %s: %s", what, type(exc).__name__)
-
-
-def audit(request: Request, *, service: str, hook: str, hook_instance: str, patient: str | None,
-          profile: str | None, summaries: list[str], started: float, outcome: str, status: int) -> None:
-    def write(store):
-        store.record_audit(AuditEntry(
-            at=datetime.now(timezone.utc), service=service, hook=hook, hook_instance=hook_instance,
-            issuer=_issuer(request), patient_hash=store.patient_hash(patient) if patient else None,
-            profile=profile, card_summaries=summaries, duration_ms=(time.perf_counter() - started) * 1000,
-            outcome=outcome, status=status))
-    _store_safely(request, "audit", write)
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery")
@@ -74,6 +49,10 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
     try:
         hook = parse_hook_request(body, plan.triggers())
     except HookRequestError as exc:
+        instance = body.get("hookInstance") if isinstance(body, dict) else None
+        audit(request, service=service_id, hook=body.get("hook") if isinstance(body, dict) else None,
+              hook_instance=instance if isinstance(instance, str) else None, patient=None, profile=None,
+              summaries=[], started=started, outcome=str(exc.status), status=exc.status)
         raise FHIRError(exc.status, "invalid", exc.message, exc.expression) from None
     patient = hook.patient
     lang = negotiate_language(request.headers.get("accept-language"))
@@ -98,7 +77,7 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
     records = [IssuedCard(uuid=r.uuid, service=service_id, hook_instance=hook.hook_instance, kind=r.kind,
                           override_reasons=list(r.override_reasons), suggestion_uuids=list(r.suggestion_uuids),
                           issued_at=issued_at) for r in card_records(cards)]
-    _store_safely(request, "cards", lambda store: store.remember_cards(records))
+    store_safely(request, "cards", lambda store: store.remember_cards(records))
     profile = result.case.feature("treatment-profile")
     audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
           profile=str(profile.value) if profile else None, summaries=[c["summary"] for c in cards],

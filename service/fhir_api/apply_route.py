@@ -12,6 +12,7 @@ from service.apply.operation import ApplyInputError, negotiate_language, parse_a
 from service.facts.gather import NoDataError
 from service.fhir_api.outcome import FHIRError, FHIRResponse
 from service.fhir_api.routes import check_format
+from service.store.recording import audit
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
@@ -46,11 +47,16 @@ async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
         raise FHIRError(exc.status, exc.code, exc.message, exc.expression) from None
     lang = args.lang or negotiate_language(request.headers.get("accept-language"))
     started = time.perf_counter()
+    service = f"$apply:{plan_id}"
     try:
         result = engine.apply(plan_id, args.resources, args.subject, now=request.app.state.clock(), lang=lang,
                               encounter=args.encounter, practitioner=args.practitioner)
     except NoDataError as exc:
+        audit(request, service=service, hook="$apply", hook_instance=None, patient=args.subject, profile=None,
+              summaries=[], started=started, outcome="no-data", status=422)
         raise FHIRError(422, "not-found", str(exc)) from None
-    request.state.apply_result = result  # for the audit layer
-    request.state.apply_ms = (time.perf_counter() - started) * 1000
+    profile = result.case.feature("treatment-profile")
+    audit(request, service=service, hook="$apply", hook_instance=None, patient=args.subject,
+          profile=str(profile.value) if profile else None, summaries=[result.careplan["title"]],
+          started=started, outcome="ok", status=200)
     return FHIRResponse(result.careplan, headers={"Content-Language": lang})
