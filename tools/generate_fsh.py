@@ -121,6 +121,14 @@ def build_concepts(src: Sources) -> list[Concept]:
     def group_concept(code, nl, en):
         return Concept(code, nl, en).prop("notSelectable", "boolean", True)
 
+    def flat_group(code, items):
+        """A top-level grouping concept (knowledge/local-codes.yaml) with its items as children."""
+        meta = grouping[code]
+        group = group_concept(code, meta["nl"], meta["en"])
+        top.append(group)
+        for item in items:
+            group.add(Concept(item["code"], item["nl"], item["en"]))
+
     # 1. data dictionary groups and their elements
     for group in src.groups:
         g = group_concept(group["code"], group["nl"], group["en"])
@@ -166,11 +174,7 @@ def build_concepts(src: Sources) -> list[Concept]:
     for feature in src.local_codes["case_features"]:
         if feature["code"] not in element_codes:  # psychosocial-dominant is an element already
             cf.add(Concept(feature["code"], feature["nl"], feature["en"]))
-    meta = grouping["case-feature-value"]
-    values = group_concept("case-feature-value", meta["nl"], meta["en"])
-    top.append(values)
-    for value in src.local_codes["case_feature_values"]:
-        values.add(Concept(value["code"], value["nl"], value["en"]))
+    flat_group("case-feature-value", src.local_codes["case_feature_values"])
 
     # 3. recommendations, nested under their section
     meta = grouping["recommendation"]
@@ -205,11 +209,7 @@ def build_concepts(src: Sources) -> list[Concept]:
             parent = c
 
     # 5. override reasons of CDS Hooks cards
-    meta = grouping["override-reason"]
-    reasons = group_concept("override-reason", meta["nl"], meta["en"])
-    top.append(reasons)
-    for reason in src.local_codes["override_reasons"]:
-        reasons.add(Concept(reason["code"], reason["nl"], reason["en"]))
+    flat_group("override-reason", src.local_codes["override_reasons"])
 
     # 6. other codes
     meta = grouping["other"]
