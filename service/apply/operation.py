@@ -76,6 +76,9 @@ def parse_apply(body: object) -> ApplyRequest:
                               [_location(e["loc"]) for e in errors[:5]]) from None
     except (TypeError, ValueError) as exc:  # fhir.resources raises these for unknown resource types
         raise ApplyInputError(400, "structure", f"invalid FHIR content: {exc}") from None
+    except KeyError:  # ... and this for an unknown resourceType nested in a resource (e.g. parameter.resource)
+        raise ApplyInputError(400, "structure", "invalid FHIR content: a resource of an unknown resourceType") \
+            from None
     params = body.get("parameter", [])
     subject = encounter = practitioner = lang = None
     resources: list[dict] | None = None

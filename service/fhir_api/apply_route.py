@@ -19,17 +19,49 @@ JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhi
 router = APIRouter(prefix="/fhir", tags=["FHIR operations"], dependencies=[Depends(check_format)])
 
 
+#: deepest nesting of arrays and objects accepted in a body (FHIR content needs about 20)
+MAX_JSON_DEPTH = 100
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth_exceeds(value: object, limit: int) -> bool:
+    """Whether arrays/objects nest deeper than `limit` (iterative: no recursion on hostile input)."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in (node.values() if isinstance(node, dict) else node):
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
 async def read_json(request: Request) -> object:
-    """The request body as JSON; 415 for another media type, 400 for bad JSON."""
+    """The request body as JSON; 415 for another media type, 400 for bad JSON.
+
+    Strict JSON: no NaN/Infinity (Python accepts them, nothing can answer
+    them), and no nesting deeper than MAX_JSON_DEPTH (recursive processing
+    of such a body would fail with a RecursionError, a 500).
+    """
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in JSON_TYPES:
         raise FHIRError(415, "not-supported", f"Content-Type must be application/fhir+json, got {media or 'none'!r}")
     raw = await request.body()
     try:
-        return json.loads(raw)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FHIRError(400, "structure", f"the body is not valid JSON: {exc.__class__.__name__} at position "
                                           f"{getattr(exc, 'pos', '?')}") from None
+    except RecursionError:  # nested beyond the parser's own limit
+        raise FHIRError(400, "too-costly", f"the body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels") \
+            from None
+    if _depth_exceeds(body, MAX_JSON_DEPTH):
+        raise FHIRError(400, "too-costly", f"the body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels")
+    return body
 
 
 @router.post("/PlanDefinition/{plan_id}/$apply", summary="Apply a PlanDefinition to a patient's data")

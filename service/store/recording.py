@@ -1,5 +1,8 @@
 """Recording from the HTTP layer: audit entries and other writes that must never
-cost the clinician an answer (a store failure is logged, not raised)."""
+cost the clinician an answer (a store failure is logged, not raised).
+
+During a store outage (``outage.py``) writes are not attempted but counted;
+the outage is recorded in the audit log once the store is back."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from starlette.requests import Request
 
 from service.store.audit import AuditEntry
 from service.store.errors import StoreUnavailable
+from service.store.outage import outage_of
 
 log = logging.getLogger("nekpijn_cds.store")
 
@@ -21,10 +25,17 @@ def _issuer(request: Request) -> str | None:
 
 
 def store_safely(request: Request, what: str, fn) -> None:
+    store = request.app.state.store
+    outage = outage_of(store)
+    if not outage.should_try():
+        outage.skipped(what)
+        return
     try:
-        fn(request.app.state.store)
+        fn(store)
     except StoreUnavailable as exc:
-        log.error("store unavailable while saving %s: %s", what, type(exc).__name__)
+        outage.failed(what, exc)
+        return
+    outage.recovered(store)
 
 
 def audit(request: Request, *, service: str, hook: str | None, hook_instance: str | None, patient: str | None,

@@ -3,7 +3,10 @@
 Replicas share the replay cache through the database. When the database is
 unavailable, hook calls must still be answered (the clinician keeps getting
 advice), so this process falls back to its own in-memory cache until the
-database is back; the failure is logged once per outage.
+database is back; the failure is logged once per outage. During a known
+outage (``outage.py``) the database is not asked at all until a probe finds
+it answering again, so a hung database does not cost every call a connect
+timeout.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 from datetime import datetime, timezone
 
 from service.store.errors import StoreUnavailable
+from service.store.outage import outage_of
 
 log = logging.getLogger("nekpijn_cds.store")
 
@@ -25,13 +29,19 @@ class ReplayGuard:
         self._degraded = False
 
     def seen_jti(self, issuer: str, jti: str, expires_at: datetime) -> bool:
+        outage = outage_of(self.store)
+        if not outage.should_try():  # a known outage: do not wait for the database on every call
+            outage.skipped("jti")
+            return self._seen_locally(issuer, jti, expires_at)
         try:
             seen = self.store.seen_jti(issuer, jti, expires_at)
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
             if not self._degraded:
                 log.error("store unavailable: JWT replay check falls back to this process only")
                 self._degraded = True
+            outage.failed("jti", exc)
             return self._seen_locally(issuer, jti, expires_at)
+        outage.recovered(self.store)
         if self._degraded:
             log.warning("store available again: JWT replay check shared again")
             self._degraded = False
