@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 from fastapi import FastAPI
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.apply.engine import Engine
@@ -18,8 +20,10 @@ from service.fhir_api import install_error_handlers, outcome_response, router
 from service.cds_hooks.routes import router as hooks_router
 from service.fhir_api.apply_route import router as apply_router
 from service.knowledge import KnowledgeBase
+from service.openapi import install_openapi
 from service.security import install_security
 from service.store import Store, StoreUnavailable
+from service.store.outage import outage_of
 from service.store.replay_guard import ReplayGuard
 
 log = logging.getLogger("nekpijn_cds")
@@ -69,6 +73,10 @@ class RequestLogMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:  # the client went away while its request was read: nobody to answer
+            if not started:
+                status = 499  # "client closed request", for the access log only
+            log.info("client disconnected during %s %s", scope["method"], _safe_path(scope["path"]))
         except Exception as exc:
             log.error("Unhandled %s at\n%s", type(exc).__name__, _frames(exc))
             if started:
@@ -115,18 +123,24 @@ def create_app(
         store.migrate()
     except StoreUnavailable as exc:  # keep serving advice; the store migrates on first use
         log.error("store unavailable at start-up (%s); retrying on first use", type(exc).__name__)
+        outage_of(store).failed("migrate", exc, count=False)  # calls skip the store until a probe reaches it
     app.state.store = store
     install_error_handlers(app)
     # security inside the request log, so refused requests are logged too
     install_security(app, settings, ReplayGuard(store))
     app.add_middleware(RequestLogMiddleware)
     app.include_router(apply_router)
+    if os.environ.get("NEKPIJN_BENCH_FLOOR") == "1":  # benchmark floor endpoint (bench/service.py) only
+        from service.bench_floor import router as floor_router
+
+        app.include_router(floor_router)  # before the hooks router: /cds-services/{service_id} would match
     app.include_router(hooks_router)
     app.include_router(router)
 
     @app.get("/health", tags=["Service"], summary="Liveness, knowledge and store status")
     def health() -> dict:
         return {"status": "ok", "version": knowledge.version, "artifacts": len(knowledge),
-                "store": "ok" if store.ping() else "unavailable"}
+                "store": "ok" if outage_of(store).should_try() and store.ping() else "unavailable"}
 
+    install_openapi(app)
     return app

@@ -22,16 +22,22 @@ def _register_serve(sub: argparse._SubParsersAction, settings: Settings) -> None
                    help=f"bind address (default {settings.host}; env NEKPIJN_HOST)")
     p.add_argument("--port", type=int, default=settings.port,
                    help=f"TCP port (default {settings.port}; env NEKPIJN_PORT)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (default 1); each loads the knowledge and shares the store")
 
 
 def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn  # imported lazily: keeps other subcommands fast
 
+    from service.serving import NoDelayHTTPProtocol
+
     uvicorn.run(
-        "service.app:create_app",
+        "service.serving:create_served_app",  # create_app + gc.freeze
         factory=True,
         host=args.host,
         port=args.port,
+        workers=args.workers if args.workers > 1 else None,
+        http=NoDelayHTTPProtocol,  # TCP_NODELAY also with --workers (service/serving.py)
         log_config=None,  # use our logging setup
         log_level=settings.log_level,
         access_log=False,  # uvicorn's access log includes the query string

