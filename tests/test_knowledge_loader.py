@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,8 @@ from service.knowledge import (
     KnowledgeError,
     UnsupportedSearchParameter,
 )
+from service.knowledge import loader
+from service.knowledge.loader import write_validation_stamp
 
 BASE = "https://nekpijn-cds.org/fhir"
 INTAKE_URL = f"{BASE}/Questionnaire/nekpijn-intake"
@@ -220,16 +221,70 @@ def test_default_directory_is_packaged_fhir_dir() -> None:
     assert DEFAULT_DIR == Path(__file__).parents[1] / "service" / "knowledge" / "fhir"
 
 
-def test_load_time_of_100_artifacts(tmp_path: Path) -> None:
-    """Start-up budget: ~100 validated artifacts load well within 5 s."""
-    many = [
-        dict(res, id=f"{res['id']}-{i}", url=f"{res['url']}-{i}")
-        for i in range(15)
-        for res in FIXTURE_ARTIFACTS
-    ][:100]
-    write_artifacts(tmp_path, many)
-    start = time.perf_counter()
-    kb = KnowledgeBase.load(tmp_path)
-    elapsed = time.perf_counter() - start
-    assert len(kb) == 100
-    assert elapsed < 5.0, f"loading 100 artifacts took {elapsed:.2f}s"
+# -- validation stamp (start-up skips the R4B model check of a set validated at build) --
+
+def test_matching_stamp_skips_model_validation(tmp_path: Path, monkeypatch) -> None:
+    write_artifacts(tmp_path)
+    write_validation_stamp(tmp_path)
+    calls = []
+
+    def refuse(rtype):
+        calls.append(rtype)
+        raise ValueError("the model check ran")
+    monkeypatch.setattr(loader, "get_fhir_model_class", refuse)
+    assert len(KnowledgeBase.load(tmp_path)) == len(FIXTURE_ARTIFACTS)
+    assert calls == []
+    with pytest.raises(KnowledgeError, match="the model check ran"):  # without trusting the stamp
+        KnowledgeBase.load(tmp_path, trust_stamp=False)
+    assert calls
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "remove"])
+def test_stamp_does_not_cover_a_changed_set(tmp_path: Path, monkeypatch, change: str) -> None:
+    write_artifacts(tmp_path)
+    write_validation_stamp(tmp_path)
+    if change == "edit":
+        target = next(tmp_path.glob("Questionnaire-*.json"))
+        target.write_text(target.read_text("utf-8").replace('"active"', '"draft"', 1), "utf-8")
+    elif change == "add":
+        copy = dict(FIXTURE_ARTIFACTS[2], id="other", url=f"{INTAKE_URL}-other")
+        (tmp_path / "Questionnaire-other.json").write_text(json.dumps(copy), "utf-8")
+    else:
+        next(tmp_path.glob("CodeSystem-*.json")).unlink()
+    real = loader.get_fhir_model_class
+    validated = []
+    monkeypatch.setattr(loader, "get_fhir_model_class", lambda rtype: validated.append(rtype) or real(rtype))
+    KnowledgeBase.load(tmp_path)
+    assert len(validated) == len(list(tmp_path.glob("*.json")))
+
+
+def test_changed_invalid_artifact_still_fails_fast(tmp_path: Path) -> None:
+    write_artifacts(tmp_path)
+    write_validation_stamp(tmp_path)
+    target = next(tmp_path.glob("Questionnaire-*.json"))
+    data = json.loads(target.read_text("utf-8"))
+    data["item"] = "oops"
+    target.write_text(json.dumps(data), "utf-8")
+    with pytest.raises(KnowledgeError, match="invalid Questionnaire"):
+        KnowledgeBase.load(tmp_path)
+
+
+def test_stamp_names_the_validator_version(tmp_path: Path, monkeypatch) -> None:
+    write_artifacts(tmp_path)
+    stamped = write_validation_stamp(tmp_path)
+    monkeypatch.setattr(loader, "_validator_version", lambda: "fhir.resources 99.0 R4B")
+    assert loader.artifacts_digest((p, p.read_bytes()) for p in tmp_path.glob("*.json")) != stamped
+
+
+def test_invalid_set_is_not_stamped(tmp_path: Path) -> None:
+    write_artifacts(tmp_path)
+    (tmp_path / "Questionnaire-x.json").write_text('{"resourceType": "Questionnaire", "id": "x"}', "utf-8")
+    with pytest.raises(KnowledgeError):
+        write_validation_stamp(tmp_path)
+    assert not (tmp_path / loader.STAMP_FILE).exists()
+
+
+def test_packaged_knowledge_stamp_is_fresh() -> None:
+    """`make knowledge` validated exactly the committed artifacts (else: run it again)."""
+    from tools.build_knowledge import stamp_is_fresh
+    assert stamp_is_fresh(DEFAULT_DIR)

@@ -7,7 +7,10 @@ Steps:
 1. regenerate the generated FSH from dak/ and knowledge/ (tools.generate_fsh);
 2. compile terminology/ and profiles/ with SUSHI, offline, with snapshots;
 3. copy the resulting JSON into service/knowledge/fhir/ (committed: the
-   service loads it at start-up and needs no SUSHI at run time);
+   service loads it at start-up and needs no SUSHI at run time), validate
+   every artifact with its R4B model and write the validation stamp
+   (service/knowledge/loader.py: the service then skips that validation at
+   start-up while the files match);
 4. assemble dist/fhir/package.tgz (a FHIR NPM package) and
    dist/fhir/bundle-transaction.json (PUT by id, loads every artifact into
    a FHIR server).
@@ -26,6 +29,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.knowledge.loader import STAMP_FILE, KnowledgeError, artifacts_digest, write_validation_stamp
 from tools import generate_fsh
 from tools.core_package import ensure_core_package
 from tools.packaging import write_package, write_transaction_bundle
@@ -88,6 +92,13 @@ def _same_tree(a: Path, b: Path) -> bool:
     return all(filecmp.cmp(a / n, b / n, shallow=False) for n in names_a)
 
 
+def stamp_is_fresh(directory: Path = KNOWLEDGE_JSON) -> bool:
+    """Whether the committed validation stamp matches the committed artifacts."""
+    stamp = directory / STAMP_FILE
+    digest = artifacts_digest((p, p.read_bytes()) for p in directory.glob("*.json"))
+    return stamp.exists() and stamp.read_text("ascii").strip() == digest
+
+
 def build(check: bool = False) -> int:
     if check:
         if generate_fsh.main(["--check"]):
@@ -107,11 +118,19 @@ def build(check: bool = False) -> int:
             if not _same_tree(result.resources, KNOWLEDGE_JSON):
                 print("service/knowledge/fhir is stale: run `make knowledge`", file=sys.stderr)
                 return 1
+            if not stamp_is_fresh():
+                print(f"service/knowledge/fhir/{STAMP_FILE} is stale: run `make knowledge`", file=sys.stderr)
+                return 1
             print("knowledge artifacts are up to date")
             return 0
         if KNOWLEDGE_JSON.exists():
             shutil.rmtree(KNOWLEDGE_JSON)
         shutil.copytree(result.resources, KNOWLEDGE_JSON)
+    try:
+        write_validation_stamp(KNOWLEDGE_JSON)
+    except KnowledgeError as exc:
+        print(f"SUSHI output does not validate with fhir.resources R4B: {exc}", file=sys.stderr)
+        return 1
     count = len(list(KNOWLEDGE_JSON.glob("*.json")))
     package = write_package(KNOWLEDGE_JSON, ROOT / "examples", DIST / "package.tgz")
     bundle = write_transaction_bundle(KNOWLEDGE_JSON, DIST / "bundle-transaction.json")
