@@ -414,6 +414,17 @@ def test_jti_replay(store):
     assert store.purge_expired() == 0  # the real clock: jti-3 is still valid
 
 
+@pytest.mark.parametrize("interval, left", [(0.0, 1), (3600.0, 2)])
+def test_replay_guard_purges_expired_rows_when_due(store, interval, left):
+    """The service's replay check deletes expired rows at most once per interval."""
+    from service.store.replay_guard import ReplayGuard
+    store.seen_jti("https://ehr", "old", T0 + timedelta(minutes=5), now=T0)  # long expired
+    guard = ReplayGuard(store, purge_interval=interval)
+    assert guard.seen_jti("https://ehr", "new", datetime.now(UTC) + timedelta(minutes=5)) is False
+    assert rows(store, "SELECT count(*) FROM jti_seen") == [(left,)]
+    assert guard.seen_jti("https://ehr", "new", datetime.now(UTC) + timedelta(minutes=5)) is True
+
+
 def test_jti_replay_threads(store):
     barrier = threading.Barrier(12)
     results: list[bool] = []
