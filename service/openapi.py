@@ -239,7 +239,9 @@ def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             plans = sorted(app.state.engine.plans.plans)
-            values = {"service_id": plans, "plan_id": plans, "resource_type": app.state.knowledge.resource_types()}
+            # CDS services: the plans with named-event triggers (discovery); $apply: every plan
+            services = [p for p in plans if app.state.engine.plans.plans[p].triggers()]
+            values = {"service_id": services, "plan_id": plans, "resource_type": app.state.knowledge.resource_types()}
             app.openapi_schema = complete(get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes), values)
         return app.openapi_schema

@@ -26,6 +26,7 @@ from fhir.resources.R4B.bundle import Bundle
 from support.validation import errors, format_issues, knowledge_dir, validate
 from tools.case_bundles import EVALUATION_DATE_URL, LOCAL_SYSTEM, build_case_bundle
 from tools.make_examples import CASES, DATA_DICTIONARY, EVALUATION_DAY, EXAMPLES, example_texts, write_examples
+from tools.self_check_bundles import EXAMPLES as SELF_CHECK_EXAMPLES
 
 CASE_LIST: list[dict] = yaml.safe_load(CASES.read_text(encoding="utf-8"))["cases"]
 CASE_IDS = [case["id"] for case in CASE_LIST]
@@ -52,7 +53,7 @@ def entry(bundle: dict, resource_id: str) -> dict:
 
 def test_examples_are_fresh(tmp_path: Path) -> None:
     written = write_examples(tmp_path)
-    assert sorted(p.name for p in written) == sorted(f"{cid}.json" for cid in CASE_IDS)
+    assert sorted(p.name for p in written) == sorted(f"{cid}.json" for cid in [*CASE_IDS, *SELF_CHECK_EXAMPLES])
     stale = [
         p.name for p in written
         if not (EXAMPLES / p.name).is_file()

@@ -12,7 +12,7 @@ GENERATED_HEADER = (
 
 def q(text: str) -> str:
     """A FSH string literal."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def pascal(code: str) -> str:

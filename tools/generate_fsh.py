@@ -42,6 +42,7 @@ AD_KIND = {
     "advice": "CommunicationRequest", "closure": "CommunicationRequest", "consult": "CommunicationRequest",
     "therapy": "ServiceRequest", "consider": "ServiceRequest", "discouraged": "ServiceRequest",
     "referral": "ServiceRequest", "prompt": "Task", "order-check": "CommunicationRequest",
+    "self-check-advice": "CommunicationRequest",  # addressed to the patient (no participant)
 }
 
 
@@ -540,6 +541,62 @@ def questionnaire_fsh(src: Sources) -> str:
 
 
 # --------------------------------------------------------------------------
+# Questionnaire nekklachten-zelfcheck (self-check.md)
+# --------------------------------------------------------------------------
+
+SELF_CHECK_ID = "nekklachten-zelfcheck"
+SELF_CHECK_GROUP_CHILDREN = "sc-rf-"  # the red-flag items: children of the group sc-red-flags
+
+
+def selfcheck_questionnaire_fsh(src: Sources) -> str:
+    """The patient self-check: items exactly as the table of self-check.md, in its order.
+
+    linkId = the local code; type boolean, required (the patient answers every
+    question shown); `(group)` rows hold the sc-rf-* rows that follow;
+    `(enableWhen X)` shows the item only when X is answered yes.
+    """
+    meta = src.self_check["questionnaire"]
+    disp = display_map(src)
+    lines = [GENERATED_HEADER.format(sources="dak/self-check.md and knowledge/self-check.yaml"),
+             # instance names are unique across types in FSH (PlanDefinition nekklachten-zelfcheck): set the id
+             f"Instance: {pascal(SELF_CHECK_ID)}Questionnaire", "InstanceOf: Questionnaire", "Usage: #definition",
+             f"* id = {q(SELF_CHECK_ID)}", "* insert InstanceMetadata",
+             f"* url = {q(CANONICAL_BASE + '/Questionnaire/' + SELF_CHECK_ID)}", f"* name = {q(pascal(SELF_CHECK_ID))}",
+             f"* title = {q(meta['title']['nl'])}"]
+    lines += translation("title", meta["title"]["en"])
+    lines += ["* status = #active", "* language = #nl", "* subjectType = #Patient",
+              f"* description = {q(meta['description']['nl'])}"]
+    lines += translation("description", meta["description"]["en"])
+    in_group = False
+    for row in src.self_check_items:
+        code, note = row["code"], row["note"]
+        child = in_group and code.startswith(SELF_CHECK_GROUP_CHILDREN)
+        if child:
+            lines.append(f"* item[=].item[+].linkId = {q(code)}")
+            p = "item[=].item[=]"
+        else:
+            in_group = False
+            lines.append(f"* item[+].linkId = {q(code)}")
+            p = "item[=]"
+        group = note == "(group)"
+        lines += [f"* {p}.type = #{'group' if group else 'boolean'}",
+                  f"* {p}.code[+] = {coding('$nekpijn', code, disp[code])}",
+                  f"* {p}.text = {q(row['nl'])}"]
+        lines += translation(f"{p}.text", row["en"])
+        if not group:
+            lines.append(f"* {p}.required = true")
+        m = re.fullmatch(r"\(enableWhen (sc-[a-z0-9-]+)\)", note)
+        if m:
+            lines += [f"* {p}.enableWhen[+].question = {q(m.group(1))}", f"* {p}.enableWhen[=].operator = #=",
+                      f"* {p}.enableWhen[=].answerBoolean = true"]
+        elif note and not group:
+            raise ValueError(f"self-check.md: unsupported note {note!r} on {code}")
+        if group:
+            in_group = True
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
 # ActivityDefinitions
 # --------------------------------------------------------------------------
 
@@ -550,6 +607,15 @@ def _guideline_artifact(element: str, src: Sources, section: str) -> list[str]:
             f"* {element}[=].label = {q(section)}",
             f"* {element}[=].display = {q(g['title'] + ', ' + section)}",
             f"* {element}[=].url = {q(g['url'])}"]
+
+
+def _patient_page_artifact(element: str) -> list[str]:
+    """A RelatedArtifact pointing at the patient page the self-check comes from."""
+    return [f"* {element}[+].type = #documentation", f"* {element}[=].label = {q('self-check.md')}",
+            f"* {element}[=].display = {q(PATIENT_PAGE)}"]
+
+
+PATIENT_PAGE = "Patiëntinformatie nekklachten (TopzorgGroep), verwerkt in de zelfcheck van de DAK (self-check.md)"
 
 
 def _priorities(src: Sources) -> dict[str, str]:
@@ -573,6 +639,7 @@ def activitydefinitions_fsh(src: Sources) -> str:
     lines = [GENERATED_HEADER.format(sources="dak/recommendations.yaml and knowledge/")]
     entries = [dict(rec, kind=rec["kind"]) for rec in src.recommendations]
     entries += [dict(check, kind="order-check", applies="decision-logic §11") for check in src.order_checks]
+    entries += [dict(advice, kind="self-check-advice") for advice in src.self_check["advice"]]
     for rec in entries:
         code, kind = rec["code"], rec["kind"]
         title, text = src.title_of(code), src.text_of(code)
@@ -584,6 +651,8 @@ def activitydefinitions_fsh(src: Sources) -> str:
         lines += translation("description", text["en"])
         lines.append(f"* usage = {q('Applies: ' + _applies_text(rec))}")
         lines += _guideline_artifact("relatedArtifact", src, rec["guideline"])
+        if kind == "self-check-advice":
+            lines += _patient_page_artifact("relatedArtifact")
         for target in src.local_codes["prompt_focus"].get(code, []):
             lines += ["* relatedArtifact[+].type = #depends-on",
                       f"* relatedArtifact[=].display = {q('Vast te leggen: ' + target)}",
@@ -637,6 +706,10 @@ def plandefinitions_fsh(src: Sources) -> str:
         lines += translation("description", plan["description"]["en"])
         lines += ["* relatedArtifact[+].type = #citation", f"* relatedArtifact[=].display = {q(g['title'])}",
                   f"* relatedArtifact[=].url = {q(g['url'])}"]
+        for related in plan.get("related", []):
+            lines += [f"* relatedArtifact[+].type = #{related['type']}", f"* relatedArtifact[=].display = {q(related['display'])}"]
+            if related.get("url"):
+                lines.append(f"* relatedArtifact[=].url = {q(related['url'])}")
         for var in plan["variables"]:
             lines += [f"* extension[+].url = {q(CANONICAL_BASE + '/StructureDefinition/plan-variable')}",
                       f"* extension[=].valueExpression.name = {q(var['name'])}",
@@ -646,7 +719,7 @@ def plandefinitions_fsh(src: Sources) -> str:
             s = sections[section["code"]]
             lines += [f"* action[+].code = {coding('$nekpijn', s['code'], s['nl'])}", f"* action[=].title = {q(s['nl'])}"]
             lines += translation("action[=].title", s["en"])
-            for trigger in plan["triggers"]:
+            for trigger in plan.get("triggers", []):
                 lines += ["* action[=].trigger[+].type = #named-event", f"* action[=].trigger[=].name = {q(trigger)}"]
             if section.get("condition"):
                 lines += ["* action[=].condition[+].kind = #applicability",
@@ -657,13 +730,16 @@ def plandefinitions_fsh(src: Sources) -> str:
                 p = "action[=].action[=]"
                 title = src.title_of(code)
                 text = action.get("description") or src.text_of(code)
-                rec = src.recommendation_by_code.get(code, {"applies": "decision-logic §11"})
+                advice = src.self_check_advice.get(code)
+                rec = src.recommendation_by_code.get(code) or advice or {"applies": "decision-logic §11"}
                 lines += [f"* action[=].action[+].code = {coding('$nekpijn', code, title['nl'])}",
                           f"* {p}.title = {q(title['nl'])}"]
                 lines += translation(f"{p}.title", title["en"])
                 lines.append(f"* {p}.description = {q(text['nl'])}")
                 lines += translation(f"{p}.description", text["en"])
                 lines += _guideline_artifact(f"{p}.documentation", src, src.guideline_of(code))
+                if advice is not None:
+                    lines += _patient_page_artifact(f"{p}.documentation")
                 lines += [f"* {p}.priority = #{action.get('priority', 'routine')}",
                           f"* {p}.condition[+].kind = #applicability",
                           f"* {p}.condition[=].expression.description = {q('Applies: ' + _applies_text(rec))}",
@@ -687,6 +763,7 @@ def render_all(src: Sources | None = None) -> dict[Path, str]:
         TERMINOLOGY_OUT / "valuesets.fsh": valuesets_fsh(src),
         TERMINOLOGY_OUT / "conceptmap-nekpijn-to-snomed.fsh": conceptmap_fsh(src),
         PROFILES_OUT / "questionnaire-nekpijn-intake.fsh": questionnaire_fsh(src),
+        PROFILES_OUT / "questionnaire-nekklachten-zelfcheck.fsh": selfcheck_questionnaire_fsh(src),
         PROFILES_OUT / "activitydefinitions.fsh": activitydefinitions_fsh(src),
         PROFILES_OUT / "plandefinitions.fsh": plandefinitions_fsh(src),
         ROOT / "docs" / "guideline-mapping.md": mapping_markdown(src),

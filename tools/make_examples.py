@@ -1,4 +1,5 @@
-"""Write one example Bundle per reference case: examples/<case-id>.json.
+"""Write one example Bundle per reference case: examples/<case-id>.json,
+plus the self-check examples: examples/self-check-*.json (tools/self_check_bundles.py).
 
     python -m tools.make_examples            # writes examples/
     python -m tools.make_examples --out DIR  # writes elsewhere (the freshness test uses this)
@@ -20,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from tools.case_bundles import build_case_bundle
+from tools.self_check_bundles import example_bundles as self_check_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "cases" / "cases.yaml"
@@ -40,7 +42,7 @@ def render(bundle: dict) -> str:
 
 def example_texts(cases_path: Path = CASES, dictionary_path: Path = DATA_DICTIONARY,
                   today: date = EVALUATION_DAY) -> dict[str, str]:
-    """File name -> file content for every case."""
+    """File name -> file content for every case and every self-check example."""
     cases = load_yaml(cases_path)["cases"]
     data_dictionary = load_yaml(dictionary_path)
     texts: dict[str, str] = {}
@@ -49,6 +51,10 @@ def example_texts(cases_path: Path = CASES, dictionary_path: Path = DATA_DICTION
         if name in texts:
             raise ValueError(f"duplicate case id {case['id']}")
         texts[name] = render(build_case_bundle(case, today, data_dictionary))
+    for name, bundle in self_check_examples().items():  # a patient's self-check: the `data` of its $apply
+        if f"{name}.json" in texts:
+            raise ValueError(f"duplicate example name {name}")
+        texts[f"{name}.json"] = render(bundle)
     return texts
 
 

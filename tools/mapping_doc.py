@@ -27,6 +27,10 @@ STRUCTURE_ROWS = [
     ("B.5, tabel 4", "Treatment profiles A–D", "CodeSystem/nekpijn; PlanDefinition/nekpijn-behandelprofiel",
      "`treatment-profile` values; variables `profile`, `planMode`"),
     ("C.2", "Discouraged therapies", "ValueSet/discouraged-therapies; ConceptMap/nekpijn-to-snomed", "PlanDefinition/nekpijn-orders section `section-discouraged`"),
+    ("B.1, tabel 2 (in lay words); patient page", "Patient self-check: items and decision table (self-check.md)",
+     "Questionnaire/nekklachten-zelfcheck; PlanDefinition/nekklachten-zelfcheck",
+     "items `sc-*` (linkId = local code, group `sc-red-flags`); case feature `self-check-advice`; "
+     "ActivityDefinitions `advice-*`"),
     ("—", "Inferred case features (outputs.md)", "StructureDefinition/case-feature-observation", "category `case-feature`, `code` (ValueSet `case-features`), `note`, `derivedFrom`"),
 ]
 
@@ -47,7 +51,8 @@ def mapping_markdown(src: Sources) -> str:
         for section in plan["sections"]:
             for action in section["actions"]:
                 code = action["code"]
-                rec = src.recommendation_by_code.get(code, {"kind": "order-check"})
+                rec = src.recommendation_by_code.get(code) or \
+                    ({"kind": "self-check advice"} if code in src.self_check_advice else {"kind": "order-check"})
                 out.append(f"| {src.guideline_of(code)} | `{code}` | {src.title_of(code)['nl']} | {rec['kind']} "
                            f"| {plan['id']} / `{section['code']}` |")
     return "\n".join(out) + "\n"

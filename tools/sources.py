@@ -110,6 +110,10 @@ class Sources:
     def plans(self) -> dict:
         return _load_yaml(self.knowledge_dir / "plan-definitions.yaml")
 
+    @cached_property
+    def self_check(self) -> dict:
+        return _load_yaml(self.knowledge_dir / "self-check.yaml")
+
     # -- data dictionary -------------------------------------------------
     @property
     def groups(self) -> list[dict]:
@@ -176,6 +180,11 @@ class Sources:
                 rows.append({"code": m.group(1), "note": m.group(2).strip(), "nl": m.group(3).strip(), "en": m.group(4).strip()})
         return rows
 
+    @cached_property
+    def self_check_advice(self) -> dict[str, dict]:
+        """The advice texts of knowledge/self-check.yaml by code (advice-gp, ...)."""
+        return {a["code"]: a for a in self.self_check["advice"]}
+
     # -- action titles (knowledge/plan-definitions.yaml) -------------------
     @cached_property
     def action_titles(self) -> dict[str, dict]:
@@ -194,14 +203,20 @@ class Sources:
         rec = self.recommendation_by_code.get(code)
         if rec is not None:  # con-*/dis-*: the catalogue text is already short
             return {"nl": rec["nl"], "en": rec["en"]}
+        if code in self.self_check_advice:  # the advice's CodeSystem display
+            value = next(v for v in self.local_codes["case_feature_values"] if v["code"] == code)
+            return {"nl": value["nl"], "en": value["en"]}
         check = next(c for c in self.order_checks if c["code"] == code)
         return {"nl": check["nl"], "en": check["en"]}
 
     def text_of(self, code: str) -> dict[str, str]:
-        """Full Dutch/English text (the catalogue text)."""
+        """Full Dutch/English text (the catalogue text; self-check advice: paragraphs split by a blank line)."""
         rec = self.recommendation_by_code.get(code)
         if rec is not None:
             return {"nl": rec["nl"], "en": rec["en"]}
+        advice = self.self_check_advice.get(code)
+        if advice is not None:
+            return {lang: "\n\n".join(advice["text"][lang]) for lang in ("nl", "en")}
         check = next(c for c in self.order_checks if c["code"] == code)
         return {"nl": check["nl"], "en": check["en"]}
 
@@ -209,4 +224,6 @@ class Sources:
         rec = self.recommendation_by_code.get(code)
         if rec is not None:
             return rec["guideline"]
+        if code in self.self_check_advice:
+            return self.self_check_advice[code]["guideline"]
         return next(c for c in self.order_checks if c["code"] == code)["guideline"]

@@ -1655,3 +1655,149 @@ Usage: #definition
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
 * action[=].action[=].condition[=].expression.expression = "%order contains 'int-high-cervical-manipulation'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-high-cervical-manipulation"
+
+Instance: nekklachten-zelfcheck
+InstanceOf: PlanDefinition
+Usage: #definition
+* insert InstanceMetadata
+* url = "https://nekpijn-cds.org/fhir/PlanDefinition/nekklachten-zelfcheck"
+* name = "NekklachtenZelfcheck"
+* title = "Zelfcheck nekklachten — advies voor de patiënt"
+* title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* title.extension[=].extension[+].url = "lang"
+* title.extension[=].extension[=].valueCode = #en
+* title.extension[=].extension[+].url = "content"
+* title.extension[=].extension[=].valueString = "Neck complaints self-check — advice for the patient"
+* type = $pd-type#eca-rule
+* status = #active
+* description = "Geeft iemand met nekklachten op basis van de zelfcheck (Questionnaire nekklachten-zelfcheck) één advies in gewone taal: neem binnenkort contact op met de huisarts (bij een van de rode vlaggen van de KNGF-richtlijn Nekpijn, in lekentaal), laat het beoordelen door een arts of fysiotherapeut (na een ongeluk met klachten), maak een afspraak bij een fysiotherapeut, of zorg zelf voor je nek. Het resultaat is een CarePlan gericht aan de patiënt."
+* description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* description.extension[=].extension[+].url = "lang"
+* description.extension[=].extension[=].valueCode = #en
+* description.extension[=].extension[+].url = "content"
+* description.extension[=].extension[=].valueString = "Gives someone with neck complaints one piece of advice in plain language, based on the self-check (Questionnaire nekklachten-zelfcheck): contact the GP soon (with one of the red flags of the KNGF neck pain guideline, in lay words), have it assessed by a doctor or physiotherapist (after an accident with complaints), make an appointment with a physiotherapist, or look after your neck yourself. The result is a CarePlan addressed to the patient."
+* relatedArtifact[+].type = #citation
+* relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016)"
+* relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #documentation
+* relatedArtifact[=].display = "Patiëntinformatie nekklachten (TopzorgGroep), verwerkt in de zelfcheck van de DAK (self-check.md)"
+* relatedArtifact[+].type = #citation
+* relatedArtifact[=].display = "NHG-Standaard Nek- en schouderklachten (Nederlands Huisartsen Genootschap)"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "advice"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'self-check-advice').value"
+* action[+].code = $nekpijn#section-self-check-advice "Advies na de zelfcheck"
+* action[=].title = "Advies na de zelfcheck"
+* action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].title.extension[=].extension[+].url = "lang"
+* action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].title.extension[=].extension[+].url = "content"
+* action[=].title.extension[=].extension[=].valueString = "Advice after the self-check"
+* action[=].condition[+].kind = #applicability
+* action[=].condition[=].expression.language = #text/fhirpath
+* action[=].condition[=].expression.expression = "%advice.exists()"
+* action[=].action[+].code = $nekpijn#advice-gp "Neem binnenkort contact op met de huisarts"
+* action[=].action[=].title = "Neem binnenkort contact op met de huisarts"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Contact your GP soon"
+* action[=].action[=].description = "Neem binnenkort contact op met je huisarts. Wacht niet af of de klachten vanzelf overgaan.\n\nWaarom? Je hebt naast je nekpijn nog andere klachten, zoals koorts of nachtelijk zweten, afvallen zonder duidelijke reden, gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, moeite met slikken of dubbelzien, of je hebt ooit kanker gehad. Deze signalen moet een arts beoordelen.\n\nVertel de huisarts welke klachten je hebt en sinds wanneer.\n\nWorden de klachten snel erger, of krijg je plotseling minder gevoel of kracht in je armen of benen? Bel dan meteen je huisarts, of 's avonds en in het weekend de huisartsenpost."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Contact your GP (huisarts) soon. Do not wait to see whether the complaints pass by themselves.\n\nWhy? Besides the neck pain you have other complaints, such as fever or night sweats, weight loss without a clear reason, numbness or loss of strength in both arms or legs, problems with urination or bowel movements, difficulty swallowing or double vision, or you have had cancer. These signs need a doctor's assessment.\n\nTell the GP which complaints you have and since when.\n\nDo the complaints get worse quickly, or do you suddenly lose feeling or strength in your arms or legs? Then call your GP straight away, or in the evening and at the weekend the GP out-of-hours service (huisartsenpost)."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "B.1, tabel 2"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), B.1, tabel 2"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "self-check.md"
+* action[=].action[=].documentation[=].display = "Patiëntinformatie nekklachten (TopzorgGroep), verwerkt in de zelfcheck van de DAK (self-check.md)"
+* action[=].action[=].priority = #urgent
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 1: any sc-rf-* answered yes"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-gp'"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-gp"
+* action[=].action[+].code = $nekpijn#advice-assessment "Laat het beoordelen door een arts of fysiotherapeut"
+* action[=].action[=].title = "Laat het beoordelen door een arts of fysiotherapeut"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Have it assessed by a doctor or physiotherapist"
+* action[=].action[=].description = "Laat je klachten binnenkort beoordelen door een arts of een fysiotherapeut.\n\nWaarom? Je klachten zijn begonnen na een val, botsing of ander ongeluk, en je hebt sindsdien stijve spieren, hoofdpijn of duizeligheid. Bij een ongeluk kunnen spieren, banden en gewrichten in je nek uitrekken of geïrriteerd raken, bijvoorbeeld bij een whiplash. Een arts of fysiotherapeut kan beoordelen wat er aan de hand is en wat je het beste kunt doen.\n\nWorden de klachten erger, krijg je tintelingen of minder kracht in je arm of hand, of krijg je ook andere klachten zoals koorts, moeite met slikken of dubbelzien? Neem dan meteen contact op met je huisarts."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Have your complaints assessed soon by a doctor or a physiotherapist.\n\nWhy? Your complaints started after a fall, collision or other accident, and since then you have stiff muscles, headache or dizziness. In an accident, muscles, ligaments and joints in your neck can be stretched or irritated, for example in whiplash. A doctor or physiotherapist can assess what is going on and what is best for you to do.\n\nDo the complaints get worse, do you get tingling or loss of strength in your arm or hand, or do you also get other complaints such as fever, difficulty swallowing or double vision? Then contact your GP straight away."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "A.3, tabel 2"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), A.3, tabel 2"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "self-check.md"
+* action[=].action[=].documentation[=].display = "Patiëntinformatie nekklachten (TopzorgGroep), verwerkt in de zelfcheck van de DAK (self-check.md)"
+* action[=].action[=].priority = #urgent
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 2: sc-after-accident and sc-accident-symptoms answered yes"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-assessment'"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-assessment"
+* action[=].action[+].code = $nekpijn#advice-appointment "Maak een afspraak bij een fysiotherapeut"
+* action[=].action[=].title = "Maak een afspraak bij een fysiotherapeut"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Make an appointment with a physiotherapist"
+* action[=].action[=].description = "Maak een afspraak bij een fysiotherapeut.\n\nWaarom? Uit je antwoorden blijkt dat je nekpijn langer duurt, pijnlijk blijft, uitstraalt, erger wordt of steeds terugkomt, of dat de klachten je werk, sport of nachtrust belemmeren. Dan is het verstandig om de oorzaak te laten onderzoeken en een passende behandeling te starten.\n\nStraalt de pijn uit naar je schouder of arm, of heb je tintelingen of minder kracht in je arm of hand? Dan kan aanvullend onderzoek nodig zijn om de oorzaak en de juiste behandeling vast te stellen.\n\nDe fysiotherapeut kijkt naar je houding, je bewegingen en hoe je je nek belast. Je krijgt oefeningen om je nek soepeler en sterker te maken, advies over houding en belasting bij je werk en dagelijkse activiteiten, hulp om spierspanning te verminderen en begeleiding om weer stap voor stap meer te bewegen.\n\nTot je afspraak helpt het om rustig te blijven bewegen en regelmatig van houding te wisselen.\n\nKrijg je ook koorts, gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, moeite met slikken of dubbelzien? Neem dan binnenkort contact op met je huisarts."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Make an appointment with a physiotherapist.\n\nWhy? Your answers show that your neck pain lasts longer, stays painful, radiates, gets worse or keeps coming back, or that the complaints hinder your work, sport or sleep. Then it is wise to have the cause examined and to start a suitable treatment.\n\nDoes the pain radiate to your shoulder or arm, or do you have tingling or loss of strength in your arm or hand? Then further examination may be needed to find the cause and the right treatment.\n\nThe physiotherapist looks at your posture, your movements and how you load your neck. You get exercises to make your neck more supple and stronger, advice on posture and load at work and in daily activities, help to reduce muscle tension and guidance to move more again step by step.\n\nUntil your appointment, it helps to keep moving calmly and to change posture regularly.\n\nDo you also get fever, numbness or loss of strength in both arms or legs, problems with urination or bowel movements, difficulty swallowing or double vision? Then contact your GP soon."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "A.3, tabel 3"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), A.3, tabel 3"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "self-check.md"
+* action[=].action[=].documentation[=].display = "Patiëntinformatie nekklachten (TopzorgGroep), verwerkt in de zelfcheck van de DAK (self-check.md)"
+* action[=].action[=].priority = #routine
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 3: any contact criterion answered yes"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-appointment'"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-appointment"
+* action[=].action[+].code = $nekpijn#advice-self-care "Zorg zelf voor je nek en blijf rustig bewegen"
+* action[=].action[=].title = "Zorg zelf voor je nek en blijf rustig bewegen"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Look after your neck yourself and keep moving calmly"
+* action[=].action[=].description = "Je kunt zelf veel doen. De meeste nekklachten gaan binnen enkele dagen tot weken vanzelf over.\n\nWat helpt: blijf rustig bewegen. Wissel regelmatig van houding, bijvoorbeeld als je lang achter een beeldscherm zit. Gebruik kort warmte. Doe lichte oefeningen om je nek soepel te maken en te ontspannen.\n\nMaak een afspraak bij een fysiotherapeut als de pijn langer dan drie weken duurt, erger wordt of steeds terugkomt, als de pijn uitstraalt naar je schouder of arm, als je tintelingen of minder kracht in je arm of hand krijgt, of als de klachten je werk, sport of nachtrust belemmeren.\n\nKrijg je koorts, gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, moeite met slikken of dubbelzien? Neem dan binnenkort contact op met je huisarts. Veranderen je klachten? Doe de zelfcheck dan opnieuw."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "You can do a lot yourself. Most neck complaints pass by themselves within days to weeks.\n\nWhat helps: keep moving calmly. Change posture regularly, for example when you sit at a screen for a long time. Use warmth briefly. Do light exercises to loosen and relax your neck.\n\nMake an appointment with a physiotherapist if the pain lasts longer than three weeks, gets worse or keeps coming back, if the pain radiates to your shoulder or arm, if you get tingling or loss of strength in your arm or hand, or if the complaints hinder your work, sport or sleep.\n\nDo you get fever, numbness or loss of strength in both arms or legs, problems with urination or bowel movements, difficulty swallowing or double vision? Then contact your GP soon. Do your complaints change? Then do the self-check again."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "A.3, C.1"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), A.3, C.1"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "self-check.md"
+* action[=].action[=].documentation[=].display = "Patiëntinformatie nekklachten (TopzorgGroep), verwerkt in de zelfcheck van de DAK (self-check.md)"
+* action[=].action[=].priority = #routine
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 4: otherwise"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-self-care'"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-self-care"

@@ -20,9 +20,8 @@ from service.apply.case import case_parameters
 from service.apply.instantiate import Context
 from service.apply.plans import AppliedAction, CompiledPlan, PlanRegistry
 from service.apply.terminology import LOCAL_SYSTEM, SNOMED, Terminology
-from service.facts.gather import element_codes_from, gather
+from service.facts.gather import element_codes_from
 from service.facts.model import AMSTERDAM, CaseResult
-from service.facts.summary import case_summary
 from service.knowledge import KnowledgeBase
 
 # Plans triggered by these hooks are evaluated once per draft order.
@@ -69,9 +68,10 @@ class Engine:
             raise UnknownPlan(plan_id)
         return plan
 
-    def evaluate(self, resources: list[dict], subject: str, today: date) -> CaseResult:
-        """Facts (§0) and case features (§1–§8) for one subject."""
-        return rules.evaluate(gather(resources, subject, today, self.element_codes))
+    def evaluate(self, resources: list[dict], subject: str, today: date, plan_id: str | None = None) -> CaseResult:
+        """Facts and case features for one subject, by the decision tables of the plan
+        (`rules.tables_for`; default: the guideline's, §0–§8)."""
+        return rules.tables_for(plan_id).case(resources, subject, today, self.element_codes)
 
     def order_parameters(self, order: dict) -> list[dict]:
         codes = self.terminology.local_codes_of(order.get("code", {}).get("coding", []))
@@ -89,7 +89,8 @@ class Engine:
         plan = self.plan(plan_id)
         lang = lang if lang in LANGUAGES else "nl"
         now = now.astimezone(AMSTERDAM)
-        case = self.evaluate(resources, subject, now.date())
+        tables = rules.tables_for(plan_id)
+        case = tables.case(resources, subject, now.date(), self.element_codes)
         per_order = bool(ORDER_HOOKS & set(plan.triggers()))
         if per_order:
             drafts = draft_orders(resources, subject) if orders is None else orders
@@ -104,7 +105,7 @@ class Engine:
         ctx = Context(subject=subject, lang=lang, group_id="requestgroup",
                       authored=now.isoformat(timespec="seconds"), encounter=encounter, practitioner=practitioner)
         title = plan.title.get(lang) or plan.title.get("nl", "") if per_order else \
-            case_summary(case, lang, self.terminology.text)
+            tables.summary(case, lang, self.terminology.text)
         notes = [note.text(lang) for note in case.facts.ignored]
         result = careplan(plan, groups, case.features, ctx, self.terminology, title, notes)
         return ApplyResult(result, case, applied)

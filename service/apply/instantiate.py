@@ -31,6 +31,12 @@ class Context:
     roles: dict[str, dict] = field(default_factory=dict)  # contained PractitionerRoles by id
 
 
+def paragraphs(text: str) -> list[str]:
+    """The paragraphs of a text (separated by a blank line); the text itself when it has none."""
+    parts = [p.strip() for p in text.split("\n\n")]
+    return [p for p in parts if p] or [text]
+
+
 def _ref(reference: str | None) -> dict | None:
     return {"reference": reference} if reference else None
 
@@ -103,7 +109,8 @@ def instantiate(ad: dict, rid: str, ctx: Context, title: dict[str, str], descrip
             req["recipient"] = refs
         else:
             req["recipient"] = [{"reference": ctx.subject}]
-        req["payload"] = [{"contentString": text}]
+        # one payload item per paragraph (a blank line separates them in the description)
+        req["payload"] = [{"contentString": part} for part in paragraphs(text)]
         return req
     if kind == "Task":
         req = {"resourceType": "Task", **_common(ad, rid, ctx, priority)}

@@ -31,6 +31,13 @@ router = APIRouter(tags=["CDS Hooks"])
 ORDER_HOOKS = {"order-select", "order-sign", "order-dispatch"}
 
 
+def service_plan(engine: Engine, service_id: str):
+    """The PlanDefinition behind a CDS service, or None: only plans with named-event
+    triggers are services (discovery lists exactly these; the patient self-check is not one)."""
+    plan = engine.plans.get(service_id)
+    return plan if plan is not None and plan.triggers() else None
+
+
 def _json(body: dict, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
@@ -44,7 +51,7 @@ def discovery_endpoint(request: Request) -> JSONResponse:
 async def call_service(service_id: str, request: Request) -> JSONResponse:
     started = time.perf_counter()
     engine: Engine = request.app.state.engine
-    plan = engine.plans.get(service_id)
+    plan = service_plan(engine, service_id)
     if plan is None:
         raise FHIRError(404, "not-found", f"no CDS service '{service_id}'")
     body = await read_json(request)
@@ -96,7 +103,7 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
 
 @router.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
 async def feedback(service_id: str, request: Request) -> JSONResponse:
-    if request.app.state.engine.plans.get(service_id) is None:
+    if service_plan(request.app.state.engine, service_id) is None:
         raise FHIRError(404, "not-found", f"no CDS service '{service_id}'")
     body = await read_json(request)
     store = request.app.state.store
@@ -119,7 +126,7 @@ async def feedback(service_id: str, request: Request) -> JSONResponse:
 
 @router.get("/cds-services/{service_id}/feedback/summary", summary="Feedback summary for quality review")
 def feedback_summary(service_id: str, request: Request) -> JSONResponse:
-    if request.app.state.engine.plans.get(service_id) is None:
+    if service_plan(request.app.state.engine, service_id) is None:
         raise FHIRError(404, "not-found", f"no CDS service '{service_id}'")
     store = request.app.state.store
     outage = outage_of(store)

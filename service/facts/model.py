@@ -88,7 +88,8 @@ class Facts:
     birth_date: date | None = None
     answers: dict[str, Fact] = field(default_factory=dict)  # winning fact per element code (incl. derived flags)
     measurements: dict[str, list[Measurement]] = field(default_factory=dict)  # "nprs"/"psk", sorted by instant
-    intakes: list[Source] = field(default_factory=list)  # intake QuestionnaireResponses, sorted by authored
+    # the QuestionnaireResponses read (intake; for the self-check: its responses), sorted by authored
+    intakes: list[Source] = field(default_factory=list)
     conditions: list[Source] = field(default_factory=list)  # neck-pain Conditions (instant = onset)
     ignored: list[Note] = field(default_factory=list)  # what was not used and why (shown with the evidence)
 

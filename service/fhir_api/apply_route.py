@@ -12,6 +12,7 @@ from service.apply.operation import ApplyInputError, negotiate_language, parse_a
 from service.facts.gather import NoDataError
 from service.fhir_api.outcome import FHIRError, FHIRResponse
 from service.fhir_api.routes import check_format
+from service.security.middleware import ANONYMOUS_APPLY_PLANS
 from service.store.recording import audit
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
@@ -66,8 +67,13 @@ async def read_json(request: Request) -> object:
 
 @router.post("/PlanDefinition/{plan_id}/$apply", summary="Apply a PlanDefinition to a patient's data")
 async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
-    """R4 `$apply`: returns a CarePlan with a contained RequestGroup, requests and case features."""
+    """R4 `$apply`: returns a CarePlan with a contained RequestGroup, requests and case features.
+
+    For the anonymous plans (the patient self-check) the call is public (see the
+    security middleware) and leaves no trace in the store: no audit row.
+    """
     engine: Engine = request.app.state.engine
+    anonymous = plan_id in ANONYMOUS_APPLY_PLANS
     try:
         engine.plan(plan_id)
     except UnknownPlan:
@@ -84,11 +90,13 @@ async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
         result = engine.apply(plan_id, args.resources, args.subject, now=request.app.state.clock(), lang=lang,
                               encounter=args.encounter, practitioner=args.practitioner)
     except NoDataError as exc:
-        audit(request, service=service, hook="$apply", hook_instance=None, patient=args.subject, profile=None,
-              summaries=[], started=started, outcome="no-data", status=422)
+        if not anonymous:
+            audit(request, service=service, hook="$apply", hook_instance=None, patient=args.subject, profile=None,
+                  summaries=[], started=started, outcome="no-data", status=422)
         raise FHIRError(422, "not-found", str(exc)) from None
-    profile = result.case.feature("treatment-profile")
-    audit(request, service=service, hook="$apply", hook_instance=None, patient=args.subject,
-          profile=str(profile.value) if profile else None, summaries=[result.careplan["title"]],
-          started=started, outcome="ok", status=200)
+    if not anonymous:
+        profile = result.case.feature("treatment-profile")
+        audit(request, service=service, hook="$apply", hook_instance=None, patient=args.subject,
+              profile=str(profile.value) if profile else None, summaries=[result.careplan["title"]],
+              started=started, outcome="ok", status=200)
     return FHIRResponse(result.careplan, headers={"Content-Language": lang})

@@ -15,19 +15,28 @@ value), psychosocial-dominant (only when answered), treatment-profile
 `derived` holds the numbers and flags of docs/case-parameters.md (absent
 keys mean unknown). The derived rf-no-improvement-4w, when it applies, is
 added to (a copy of) the facts' answers, replacing an answered value.
+
+Which decision tables a PlanDefinition runs on: `tables_for(plan id)`. The
+patient self-check (PlanDefinition `nekklachten-zelfcheck`) has its own
+table (self_check.py, dak/self-check.md) over its own Questionnaire; every
+other plan runs the guideline's tables above. The $apply engine only asks
+`tables_for` and stays free of clinical rules.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Callable
 
-from service.facts.gather import ElementCodes, whole_years
+from service.facts.gather import ElementCodes, gather, whole_years
 from service.facts.model import CaseResult, Facts, Feature
+from service.facts.summary import case_summary
 from service.rules import course, followup, grade, measurement, onset, profile, psychosocial, radicular, \
-    serious_pathology, subgroup
+    self_check, serious_pathology, subgroup
 from service.rules.common import codes_or_default
 
-__all__ = ["evaluate"]
+__all__ = ["DecisionTables", "evaluate", "tables_for"]
 
 
 def evaluate(facts: Facts, codes: ElementCodes | None = None) -> CaseResult:
@@ -64,3 +73,32 @@ def evaluate(facts: Facts, codes: ElementCodes | None = None) -> CaseResult:
     derived["follow-up-measured"] = tl.follow_up_measured
     derived["neck-pain-episode"] = tl.neck_pain_episode
     return CaseResult(facts=facts, features=features, derived=derived)
+
+
+# -- which tables a PlanDefinition runs on -------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecisionTables:
+    """How the case of one PlanDefinition is made: FHIR input → facts → case features,
+    and the one-line summary of the result (the CarePlan title)."""
+
+    gather: Callable[[list[dict], str, date, ElementCodes | None], Facts]  # NoDataError: nothing usable
+    evaluate: Callable[[Facts, ElementCodes | None], CaseResult]
+    summary: Callable[[CaseResult, str, Callable[[str, str], str]], str]  # (result, lang, display(code, lang))
+
+    def case(self, resources: list[dict], subject: str, today: date, codes: ElementCodes | None = None) -> CaseResult:
+        return self.evaluate(self.gather(resources, subject, today, codes), codes)
+
+
+#: the guideline's decision tables (decision-logic §0–§8) over the intake and the findings
+GUIDELINE = DecisionTables(gather=gather, evaluate=evaluate, summary=case_summary)
+#: the patient self-check (dak/self-check.md) over Questionnaire nekklachten-zelfcheck
+SELF_CHECK = DecisionTables(gather=self_check.gather, evaluate=self_check.evaluate, summary=self_check.summary)
+
+#: PlanDefinition id → its decision tables; any other plan: GUIDELINE
+BY_PLAN: dict[str, DecisionTables] = {"nekklachten-zelfcheck": SELF_CHECK}
+
+
+def tables_for(plan_id: str | None) -> DecisionTables:
+    return BY_PLAN.get(plan_id or "", GUIDELINE)

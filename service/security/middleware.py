@@ -35,6 +35,11 @@ log = logging.getLogger("nekpijn_cds.security")
 AUTH_OFF_WARNING = "AUTHENTICATION IS OFF — development only"
 AUTH_OFF_INTERVAL = 60.0  # seconds between two repeats of the warning
 PUBLIC_PATHS = frozenset({"/health"})  # GET without a token
+#: PlanDefinitions whose $apply is public and anonymous: POST without a token,
+#: and nothing about the call is stored (no audit row). The patient self-check:
+#: anonymous patients, public knowledge, a result only for the caller.
+ANONYMOUS_APPLY_PLANS = frozenset({"nekklachten-zelfcheck"})
+PUBLIC_POST_PATHS = frozenset(f"/fhir/PlanDefinition/{plan}/$apply" for plan in ANONYMOUS_APPLY_PLANS)
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "authorization, content-type"
 CORS_MAX_AGE = "600"
@@ -236,7 +241,8 @@ def _bearer(scope: Scope) -> str | None:
 
 
 class AuthMiddleware:
-    """Requires a verified JWT bearer on every request but ``GET /health`` and
+    """Requires a verified JWT bearer on every request but ``GET /health``,
+    ``POST`` to the ``$apply`` of the anonymous plans (``PUBLIC_POST_PATHS``) and
     CORS preflights; puts the :class:`~service.security.jwt_auth.Claims` in
     ``scope["state"]["auth"]``.
 
@@ -252,7 +258,9 @@ class AuthMiddleware:
         self._warned_at = time.monotonic()  # install_security has just warned
 
     def _public(self, scope: Scope) -> bool:
-        return (scope["method"] in ("GET", "HEAD") and scope["path"] in PUBLIC_PATHS) or is_preflight(scope)
+        method, path = scope["method"], scope["path"]
+        return ((method in ("GET", "HEAD") and path in PUBLIC_PATHS)
+                or (method == "POST" and path in PUBLIC_POST_PATHS) or is_preflight(scope))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and self.verifier is not None:

@@ -883,9 +883,9 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #case-feature-value #advice-appointment "Maak een afspraak bij een fysiotherapeut"
 * #case-feature-value #advice-appointment ^designation[+].language = #en
 * #case-feature-value #advice-appointment ^designation[=].value = "Make an appointment with a physiotherapist"
-* #case-feature-value #advice-self-care "Zelfzorg"
+* #case-feature-value #advice-self-care "Zorg zelf voor je nek en blijf rustig bewegen"
 * #case-feature-value #advice-self-care ^designation[+].language = #en
-* #case-feature-value #advice-self-care ^designation[=].value = "Self-care"
+* #case-feature-value #advice-self-care ^designation[=].value = "Look after your neck yourself and keep moving calmly"
 * #recommendation "Aanbeveling"
 * #recommendation ^designation[+].language = #en
 * #recommendation ^designation[=].value = "Recommendation"
@@ -1358,6 +1358,9 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #recommendation #section-order-checks #chk-high-cervical-manipulation ^property[=].valueCode = #order-check
 * #recommendation #section-order-checks #chk-high-cervical-manipulation ^property[+].code = #guideline
 * #recommendation #section-order-checks #chk-high-cervical-manipulation ^property[=].valueString = "B.6, C.2"
+* #recommendation #section-self-check-advice "Advies na de zelfcheck"
+* #recommendation #section-self-check-advice ^designation[+].language = #en
+* #recommendation #section-self-check-advice ^designation[=].value = "Advice after the self-check"
 * #self-check "Zelfcheck nekklachten"
 * #self-check ^designation[+].language = #en
 * #self-check ^designation[=].value = "Neck complaints self-check"

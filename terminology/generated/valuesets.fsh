@@ -550,7 +550,7 @@ Description: "Values of the case feature `self-check-advice` (outputs.md)."
 * $nekpijn#advice-gp "Neem binnenkort contact op met de huisarts"
 * $nekpijn#advice-assessment "Laat het beoordelen door een arts of fysiotherapeut"
 * $nekpijn#advice-appointment "Maak een afspraak bij een fysiotherapeut"
-* $nekpijn#advice-self-care "Zelfzorg"
+* $nekpijn#advice-self-care "Zorg zelf voor je nek en blijf rustig bewegen"
 
 ValueSet: CaseFeatureValuesVS
 Id: case-feature-values
@@ -587,7 +587,7 @@ Description: "Every value of every case feature (outputs.md)."
 * $nekpijn#advice-gp "Neem binnenkort contact op met de huisarts"
 * $nekpijn#advice-assessment "Laat het beoordelen door een arts of fysiotherapeut"
 * $nekpijn#advice-appointment "Maak een afspraak bij een fysiotherapeut"
-* $nekpijn#advice-self-care "Zelfzorg"
+* $nekpijn#advice-self-care "Zorg zelf voor je nek en blijf rustig bewegen"
 
 ValueSet: RecommendationsVS
 Id: recommendations
@@ -668,6 +668,7 @@ Description: "Sections that group the actions of the plan."
 * $nekpijn#section-work "Aanvullend bij werkgerelateerde nekpijn"
 * $nekpijn#section-closure "Afsluiting"
 * $nekpijn#section-order-checks "Aandachtspunten bij deze order"
+* $nekpijn#section-self-check-advice "Advies na de zelfcheck"
 
 ValueSet: OverrideReasonsVS
 Id: override-reasons
