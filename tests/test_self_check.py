@@ -772,3 +772,21 @@ def test_broken_self_check_responses_fail_validation():
         else:
             del items[0]
         assert _validation_errors(broken), breaking
+
+
+def test_a_response_without_id_is_used_but_not_referenced(client):
+    """A QuestionnaireResponse sent without an id still decides; derivedFrom names no empty reference."""
+    response = self_check_response({**ALL_NO, "sc-rf-fever": True}, subject=SUBJECT, authored=AUTHORED)
+    del response["id"]
+    params = {"resourceType": "Parameters", "parameter": [
+        {"name": "subject", "valueString": SUBJECT},
+        {"name": "data", "resource": {"resourceType": "Bundle", "type": "collection",
+                                      "entry": [{"resource": response}]}}]}  # no id, no fullUrl
+    reply = client.post(APPLY, json=params, headers=FHIR_JSON)
+    assert reply.status_code == 200, reply.text
+    careplan = reply.json()
+    assert advice_code(careplan) == "advice-gp"
+    for resource in careplan["contained"]:
+        for ref in resource.get("derivedFrom", []):
+            assert not ref["reference"].endswith("/"), ref
+    CarePlan.model_validate(careplan)

@@ -48,7 +48,9 @@ def feature_observation(feature: Feature, ctx: Context, terms: Terminology) -> d
         obs["valueCodeableConcept"] = {"coding": [terms.coding(feature.value)], "text": terms.text(feature.value, lang)}
     refs = []
     for source in feature.evidence:
-        if source.reference.startswith(EVIDENCE_TYPES) and source.reference not in refs:
+        # a resource sent without an id cannot be referenced ("QuestionnaireResponse/" is no reference)
+        if source.reference.startswith(EVIDENCE_TYPES) and not source.reference.endswith("/") \
+                and source.reference not in refs:
             refs.append(source.reference)
     if refs:
         obs["derivedFrom"] = [{"reference": r} for r in refs]
