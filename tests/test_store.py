@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -29,13 +30,14 @@ import pytest
 from sqlalchemy import inspect, insert, text
 from sqlalchemy.engine import make_url
 
-from service.store import SCHEMA_VERSION, AuditEntry, IssuedCard, Store, StoreUnavailable
+from service.store import SCHEMA_VERSION, AuditEntry, IssuedCard, SelfCheckSubmission, Store, StoreUnavailable
 from service.store.migrations import MIGRATIONS, V1_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("NEKPIJN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 UTC = timezone.utc
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+ALL_STEPS = list(range(1, SCHEMA_VERSION + 1))
 
 
 # -- fixtures ----------------------------------------------------------------------
@@ -133,11 +135,12 @@ def card(uuid_: str, service: str = "nekpijn-consult", kind: str = "advice", **o
 def test_migrate_creates_schema_and_is_repeatable(new_url, open_store, backend):
     s = open_store(new_url())
     assert s.schema_version() == 0
-    assert s.migrate() == SCHEMA_VERSION == 2
+    assert s.migrate() == SCHEMA_VERSION == 3
     assert s.migrate() == SCHEMA_VERSION  # no-op the second time
-    assert [r[0] for r in rows(s, "SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    assert [r[0] for r in rows(s, "SELECT version FROM schema_version ORDER BY version")] == ALL_STEPS
     tables = set(inspect(s.engine).get_table_names())
-    assert {"schema_version", "service_keys", "audit_log", "issued_cards", "feedback", "jti_seen"} <= tables
+    assert {"schema_version", "service_keys", "audit_log", "issued_cards", "feedback", "jti_seen",
+            "self_check_submissions"} <= tables
     if backend == "postgresql":  # the tables live in the test's own schema (search_path), not in public
         [(schema,)] = rows(s, "SELECT table_schema FROM information_schema.tables WHERE table_name = 'audit_log' "
                               "AND table_schema = current_schema()")
@@ -174,8 +177,8 @@ def test_upgrade_from_v1_keeps_rows(new_url, open_store):
         conn.execute(insert(V1_TABLES["jti_seen"]).values(issuer="iss", jti="j-old", expires_at=T0 + timedelta(days=1)))
         conn.execute(insert(V1_TABLES["service_keys"]).values(name="audit-hmac-sha256", value="11" * 32, created_at=T0))
 
-    assert s.migrate() == 2
-    assert [r[0] for r in rows(s, "SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    assert s.migrate() == SCHEMA_VERSION
+    assert [r[0] for r in rows(s, "SELECT version FROM schema_version ORDER BY version")] == ALL_STEPS
     [old] = s.audit()
     assert (old.at, old.patient_hash, old.card_summaries, old.profile) == (T0, "ab" * 32, ["een", "twee"], "B")
     assert s.issued_card("c-old").kind == "referral"
@@ -194,12 +197,12 @@ def test_steps_are_idempotent(store):
     for step in MIGRATIONS:  # applying every step again on the migrated schema changes nothing
         with store.engine.begin() as conn:
             step.apply(conn)
-    # lost bookkeeping: v2 ran but its row is gone -> migrate re-runs v2 harmlessly
+    # lost bookkeeping: v2 and later ran but their rows are gone -> migrate re-runs them harmlessly
     store.record_audit(entry())
     with store.engine.begin() as conn:
-        conn.execute(text("DELETE FROM schema_version WHERE version = 2"))
+        conn.execute(text("DELETE FROM schema_version WHERE version >= 2"))
     fresh = Store(store.engine)
-    assert fresh.migrate() == 2
+    assert fresh.migrate() == SCHEMA_VERSION
     assert len(fresh.audit()) == 1
 
 
@@ -388,6 +391,67 @@ def test_feedback_summary_counts(store):
     assert store.feedback_summary("nobody") == []
 
 
+# -- sent self-checks ----------------------------------------------------------------
+
+
+def submission(**overrides) -> SelfCheckSubmission:
+    values = dict(
+        received_at=T0, questionnaire="https://nekpijn-cds.org/fhir/Questionnaire/nekklachten-zelfcheck",
+        language="nl", advice="advice-gp",
+        response={"resourceType": "QuestionnaireResponse", "status": "completed",
+                  "item": [{"linkId": "sc-radiating", "answer": [{"valueBoolean": True}]}]},
+        consent_at=T0, consent_version="1", consent_text_sha256="ab" * 32, consent_language="nl",
+        consent={"resourceType": "Consent", "status": "active"}, contact_name="Jan Jansen", contact="06 1234 5678")
+    values.update(overrides)
+    return SelfCheckSubmission(**values)
+
+
+def test_self_check_submission_round_trip(store):
+    assert store.count_self_check_submissions() == 0
+    first = store.record_self_check(submission())
+    second = store.record_self_check(submission(received_at=T0 + timedelta(minutes=1), contact_name=None,
+                                                contact=None, advice="advice-self-care", language="en"))
+    assert first != second
+    for receipt in (first, second):
+        assert re.fullmatch(r"[2-9A-Z]{4}-[2-9A-Z]{4}", receipt)
+    newest, oldest = store.self_check_submissions()
+    assert (newest.receipt, newest.advice, newest.language, newest.contact) == (second, "advice-self-care", "en", None)
+    assert oldest == submission(receipt=first)  # answers, consent and contact as sent; times in UTC
+    assert store.self_check_submission(first) == oldest
+    assert store.self_check_submission("XXXX-XXXX") is None
+    assert store.count_self_check_submissions() == 2
+    assert "Jan" not in repr(oldest) and "0612" not in repr(oldest).replace(" ", "")  # never in logs
+
+
+def test_self_check_receipt_collision_is_retried(store, monkeypatch):
+    from service.store import self_check
+
+    drawn = iter(["AAAA-2222", "AAAA-2222", "AAAA-3333"])
+    monkeypatch.setattr(self_check, "new_receipt", lambda: next(drawn))
+    assert store.record_self_check(submission()) == "AAAA-2222"
+    assert store.record_self_check(submission()) == "AAAA-3333"  # the second draw collided
+    assert store.count_self_check_submissions() == 2
+
+
+def test_self_check_submission_refuses_bad_values(store):
+    with pytest.raises(ValueError):
+        store.record_self_check(submission(consent_text_sha256="not-a-digest"))
+    with pytest.raises(ValueError):
+        store.record_self_check(submission(received_at=datetime(2026, 3, 2, 9, 30)))  # naive
+    assert store.count_self_check_submissions() == 0
+
+
+def test_upgrade_from_v2_keeps_rows_and_adds_self_checks(new_url, open_store):
+    s = open_store(new_url())
+    assert s.migrate(target=2) == 2
+    assert "self_check_submissions" not in inspect(s.engine).get_table_names()
+    s.record_audit(entry())
+    assert s.migrate() == SCHEMA_VERSION
+    assert len(s.audit()) == 1
+    receipt = s.record_self_check(submission())
+    assert s.self_check_submission(receipt).advice == "advice-gp"
+
+
 # -- replay cache ------------------------------------------------------------------
 
 
@@ -537,12 +601,12 @@ def test_two_processes_race(new_url, open_store, round_):
     url, n = new_url(), 150
     a, b = _race(url, n)
     assert a["version"] == b["version"] == SCHEMA_VERSION  # both migrated (one did, one waited)
-    assert sorted(a["applied"] + b["applied"]) == [1, 2]  # every step applied exactly once
+    assert sorted(a["applied"] + b["applied"]) == ALL_STEPS  # every step applied exactly once
     assert a["hash"] == b["hash"]  # one audit key, generated once
     assert set(a["new"]).isdisjoint(b["new"]) and set(a["new"]) | set(b["new"]) == set(range(n))
 
     s = open_store(url)
-    assert [r[0] for r in rows(s, "SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    assert [r[0] for r in rows(s, "SELECT version FROM schema_version ORDER BY version")] == ALL_STEPS
     assert len(rows(s, "SELECT * FROM service_keys")) == 1
     assert s.patient_hash("Patient/shared") == a["hash"]
     assert sorted(e.hook_instance for e in s.audit()) == ["p1", "p2"]

@@ -133,9 +133,39 @@ def _v2_tables() -> tuple[Table, Table]:
     return feedback, cards
 
 
+# -- v3: self_check_submissions (patient self-check answers sent with consent) --
+
+_v3 = MetaData()
+Table(
+    "self_check_submissions", _v3,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("receipt", String(16), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("questionnaire", String, nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("advice", String(64), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("contact_name", Text),
+    Column("contact", Text),
+    Column("consent_at", UTCDateTime, nullable=False),
+    Column("consent_version", String(32), nullable=False),
+    Column("consent_text_sha256", String(64), nullable=False),
+    Column("consent_language", String(8), nullable=False),
+    Column("consent", JSON, nullable=False),
+    Index("ux_self_check_submissions_receipt", "receipt", unique=True),
+    Index("ix_self_check_submissions_received_at", "received_at"),
+)
+
+
+def _v3_self_check_submissions(conn: Connection) -> None:
+    _v3.create_all(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables: service_keys, audit_log, issued_cards, feedback, jti_seen", _v1_create_tables),
     Migration(2, "feedback.card_kind (backfilled from issued_cards); indexes by service", _v2_card_kind),
+    Migration(3, "self_check_submissions: self-check answers sent by the visitor, with consent",
+              _v3_self_check_submissions),
 )
 assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
 LATEST = MIGRATIONS[-1].version

@@ -88,3 +88,27 @@ jti_seen = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_jti_seen_expires_at", "expires_at"),
 )
+
+# v3: patient self-check answers a visitor chose to send to the practice, with
+# the consent they gave (time, text version, digest of the text, language, and
+# the FHIR Consent resource). The subject is a random per-visit id, never a
+# known patient; name and contact are optional and only what the visitor typed.
+self_check_submissions = Table(
+    "self_check_submissions", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("receipt", String(16), nullable=False),  # shown to the visitor, unique
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("questionnaire", String, nullable=False),  # canonical URL (|version)
+    Column("language", String(8), nullable=False),
+    Column("advice", String(64), nullable=False),  # advice code, computed by the service
+    Column("response", JSON, nullable=False),  # the QuestionnaireResponse
+    Column("contact_name", Text),
+    Column("contact", Text),  # phone number or e-mail address
+    Column("consent_at", UTCDateTime, nullable=False),
+    Column("consent_version", String(32), nullable=False),
+    Column("consent_text_sha256", String(64), nullable=False),
+    Column("consent_language", String(8), nullable=False),
+    Column("consent", JSON, nullable=False),  # FHIR Consent resource
+    Index("ux_self_check_submissions_receipt", "receipt", unique=True),
+    Index("ix_self_check_submissions_received_at", "received_at"),
+)

@@ -14,10 +14,12 @@ from service.store import feedback as _feedback
 from service.store import keys as _keys
 from service.store import migrations as _migrations
 from service.store import replay as _replay
+from service.store import self_check as _self_check
 from service.store.audit import AuditEntry
 from service.store.db import aware, make_engine, transaction
 from service.store.errors import StoreUnavailable, guarded
 from service.store.feedback import Feedback, IssuedCard
+from service.store.self_check import SelfCheckSubmission
 
 
 def _now() -> datetime:
@@ -25,7 +27,7 @@ def _now() -> datetime:
 
 
 class Store:
-    """Audit log, issued cards, feedback and the JWT replay cache.
+    """Audit log, issued cards, feedback, the JWT replay cache and sent self-checks.
 
     Every method raises :class:`StoreUnavailable` when the database cannot be
     used, never a driver exception; ``ValueError``/``TypeError`` mean a wrong
@@ -194,3 +196,40 @@ class Store:
         self._ready()
         with transaction(self.engine, write=True) as conn:
             return _replay.purge(conn, now)
+
+    # -- patient self-check submissions ------------------------------------------
+
+    @guarded("record_self_check")
+    def record_self_check(self, submission: SelfCheckSubmission) -> str:
+        """Store a self-check the visitor chose to send; returns its receipt (e.g. ``K7QM-3XPA``)."""
+        self._ready()
+        for attempt in range(_self_check.RECEIPT_ATTEMPTS):
+            receipt = _self_check.new_receipt()
+            try:
+                with transaction(self.engine, write=True) as conn:
+                    _self_check.record(conn, submission, receipt)
+            except Exception as exc:  # noqa: BLE001 - only a receipt collision is retried
+                if _self_check.is_receipt_conflict(exc) and attempt + 1 < _self_check.RECEIPT_ATTEMPTS:
+                    continue
+                raise
+            return receipt
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @guarded("self_check_submissions")
+    def self_check_submissions(self, limit: int = 100) -> list[SelfCheckSubmission]:
+        """The latest sent self-checks, newest first."""
+        self._ready()
+        with transaction(self.engine) as conn:
+            return _self_check.recent(conn, limit)
+
+    @guarded("self_check_submission")
+    def self_check_submission(self, receipt: str) -> SelfCheckSubmission | None:
+        self._ready()
+        with transaction(self.engine) as conn:
+            return _self_check.by_receipt(conn, receipt)
+
+    @guarded("count_self_check_submissions")
+    def count_self_check_submissions(self) -> int:
+        self._ready()
+        with transaction(self.engine) as conn:
+            return _self_check.count(conn)
