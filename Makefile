@@ -1,7 +1,7 @@
 # Nekpijn CDS — the two commands of the README, plus maintenance targets.
 #   make serve   install what the service needs and start it (ARGS="--host H --port P")
-#   make test    install everything (Python test deps, SUSHI, FHIR core package, Chromium and
-#                LHC-Forms for the render test) and run all tests
+#   make test    install everything (Python test deps, SUSHI, FHIR core package, Chromium,
+#                ChromeDriver, LHC-Forms and axe-core for the browser tests) and run all tests
 # Both work on a fresh machine from a fresh clone; set-up steps are skipped when done.
 
 PYTHON ?= python3

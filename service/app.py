@@ -21,6 +21,7 @@ from service.cds_hooks.routes import router as hooks_router
 from service.fhir_api.apply_route import router as apply_router
 from service.knowledge import KnowledgeBase
 from service.openapi import install_openapi
+from service.self_check_page.routes import router as self_check_router
 from service.security import install_security
 from service.store import Store, StoreUnavailable
 from service.store.outage import outage_of
@@ -136,6 +137,7 @@ def create_app(
         app.include_router(floor_router)  # before the hooks router: /cds-services/{service_id} would match
     app.include_router(hooks_router)
     app.include_router(router)
+    app.include_router(self_check_router)  # the patient self-check page (GET /zelfcheck)
 
     @app.get("/health", tags=["Service"], summary="Liveness, knowledge and store status")
     def health() -> dict:

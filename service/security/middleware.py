@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.fhir_api.outcome import outcome_response
 from service.security.errors import MISSING_TOKEN, AuthError
 from service.security.jwt_auth import ReplayCache, Verifier
+from service.self_check_page.public import is_public as self_check_page_public
 
 log = logging.getLogger("nekpijn_cds.security")
 
@@ -242,8 +243,9 @@ def _bearer(scope: Scope) -> str | None:
 
 class AuthMiddleware:
     """Requires a verified JWT bearer on every request but ``GET /health``,
-    ``POST`` to the ``$apply`` of the anonymous plans (``PUBLIC_POST_PATHS``) and
-    CORS preflights; puts the :class:`~service.security.jwt_auth.Claims` in
+    ``POST`` to the ``$apply`` of the anonymous plans (``PUBLIC_POST_PATHS``), the
+    patient self-check page, its static files and its submissions
+    (``service/self_check_page/public.py``) and CORS preflights; puts the :class:`~service.security.jwt_auth.Claims` in
     ``scope["state"]["auth"]``.
 
     With ``verifier=None`` (``Settings.auth == "off"``) nothing is checked,
@@ -260,7 +262,8 @@ class AuthMiddleware:
     def _public(self, scope: Scope) -> bool:
         method, path = scope["method"], scope["path"]
         return ((method in ("GET", "HEAD") and path in PUBLIC_PATHS)
-                or (method == "POST" and path in PUBLIC_POST_PATHS) or is_preflight(scope))
+                or (method == "POST" and path in PUBLIC_POST_PATHS)
+                or self_check_page_public(method, path) or is_preflight(scope))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and self.verifier is not None:
