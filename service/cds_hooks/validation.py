@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from service.cds_hooks.fetch import FetchResult
@@ -35,6 +34,7 @@ def fhir_problem(resource: object) -> str | None:
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         return "not a FHIR resource"
     try:
+        from fhir.resources.R4B import get_fhir_model_class  # imported on first use: ~0.15 s of start-up
         model = get_fhir_model_class(resource["resourceType"])
     except (KeyError, ValueError):
         return "an unknown resourceType"

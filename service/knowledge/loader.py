@@ -26,7 +26,6 @@ from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 
-from fhir.resources.R4B import get_fhir_model_class
 
 DEFAULT_DIR = Path(__file__).parent / "fhir"
 #: File next to the artifacts: the digest of the set that was validated (see module doc).
@@ -198,6 +197,13 @@ class KnowledgeBase:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+def get_fhir_model_class(resource_type: str):
+    """The fhir.resources R4B model of a resource type (the library is imported on first
+    use: with a matching validation stamp, start-up does not need it)."""
+    from fhir.resources.R4B import get_fhir_model_class as model_class
+    return model_class(resource_type)
 
 
 def _read_bytes(path: Path) -> bytes:
