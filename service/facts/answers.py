@@ -25,8 +25,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Mapping
 
-from service.facts.gather import IGNORED_QR_STATUS, ElementCodes, _answer_value, _Gatherer, parse_instant
-from service.facts.model import Fact, Facts, Source
+from service.facts.gather import ElementCodes, _Gatherer
+from service.facts.model import Facts
 
 __all__ = ["gather_answers"]
 
@@ -41,48 +41,15 @@ class _AnswerGatherer(_Gatherer):
         self.questionnaire = questionnaire
         self.items = items
 
+    unknown_item = ("is not an item of the Questionnaire", "is geen vraag van de vragenlijst")
+
+    def item_type(self, link_id: str) -> str | None:
+        return self.items.get(link_id)
+
     def read(self, resource: dict) -> None:
-        if resource.get("resourceType") != "QuestionnaireResponse":
-            return
-        name = f"QuestionnaireResponse/{resource.get('id', '')}"
-        rid = resource.get("id")
-        if rid:
-            if ("QuestionnaireResponse", rid) in self.seen:
-                self.note(name, "duplicate, read once", "dubbel aangeleverd, één keer gelezen")
-                return
-            self.seen.add(("QuestionnaireResponse", rid))
-        canonical = resource.get("questionnaire")
-        if not isinstance(canonical, str) or canonical.split("|", 1)[0] != self.questionnaire:
-            self.note(name, f"not a response to {self.questionnaire}", f"geen antwoord op {self.questionnaire}")
-            return
-        status = resource.get("status")
-        if status in IGNORED_QR_STATUS:
-            self.note(name, f"status {status}", f"status {status}")
-            return
-        if not self.of_subject(resource, name):
-            return
-        authored = resource.get("authored")
-        instant = parse_instant(authored) if isinstance(authored, str) else None
-        if instant is None:
-            self.note(name, "no usable authored date; its answers lose against every dated response",
-                      "geen bruikbare datum (authored); de antwoorden wijken voor elk gedateerd antwoord")
-        source = Source(name, instant, "answer")
-        self.facts.intakes.append(source)
-        self.usable = True
-        found: dict[str, dict] = {}
-        self._collect(resource.get("item", ()), found)
-        for link_id, answer in found.items():
-            kind = self.items.get(link_id)
-            if kind is None:
-                self.note(name, f"linkId {link_id!r} is not an item of the Questionnaire",
-                          f"linkId {link_id!r} is geen vraag van de vragenlijst")
-                continue
-            value = _answer_value(kind, answer)
-            if value is None:
-                self.note(name, f"answer to {link_id!r} is not a valid {kind} value",
-                          f"antwoord op {link_id!r} is geen geldige waarde ({kind})")
-                continue
-            self.offer(link_id, Fact(link_id, value, source), 0)
+        # only the responses: the self-check is decided on its own answers
+        if resource.get("resourceType") == "QuestionnaireResponse":
+            super().read(resource)
 
     def derive(self) -> None:  # no derived facts: the answers are the facts
         return

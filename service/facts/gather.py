@@ -455,6 +455,15 @@ def _first_code(concept: Any, system: str) -> str | None:
 class _Gatherer:
     """One gathering pass (kept small: all lookups are precomputed in ElementCodes)."""
 
+    #: the Questionnaire whose responses are read (canonical URL, any version)
+    questionnaire = INTAKE_QUESTIONNAIRE
+    #: note on an answered linkId that `item_type` does not know (en, nl)
+    unknown_item = ("is not a data element", "is geen gegevenselement")
+
+    def item_type(self, link_id: str) -> str | None:
+        """The answer type of a linkId (boolean, integer, choice, ...), None when unknown."""
+        return self.codes.types.get(link_id)
+
     def __init__(self, subject: str, today: date, codes: ElementCodes):
         if not subject.startswith("Patient/") or len(subject) <= len("Patient/"):
             raise ValueError(f"subject must be 'Patient/<id>', got {subject!r}")
@@ -584,8 +593,8 @@ class _Gatherer:
 
     def questionnaire_response(self, resource: dict, name: str) -> None:
         canonical = resource.get("questionnaire")
-        if not isinstance(canonical, str) or canonical.split("|", 1)[0] != INTAKE_QUESTIONNAIRE:
-            self.note(name, f"not a response to {INTAKE_QUESTIONNAIRE}", f"geen antwoord op {INTAKE_QUESTIONNAIRE}")
+        if not isinstance(canonical, str) or canonical.split("|", 1)[0] != self.questionnaire:
+            self.note(name, f"not a response to {self.questionnaire}", f"geen antwoord op {self.questionnaire}")
             return
         status = resource.get("status")
         if status in IGNORED_QR_STATUS:
@@ -602,11 +611,10 @@ class _Gatherer:
         self.usable = True
         found: dict[str, dict] = {}
         self._collect(resource.get("item", ()), found)
-        types = self.codes.types
         for link_id, answer in found.items():
-            kind = types.get(link_id)
+            kind = self.item_type(link_id)
             if kind is None:
-                self.note(name, f"linkId {link_id!r} is not a data element", f"linkId {link_id!r} is geen gegevenselement")
+                self.note(name, f"linkId {link_id!r} {self.unknown_item[0]}", f"linkId {link_id!r} {self.unknown_item[1]}")
                 continue
             value = _answer_value(kind, answer)
             if value is None:
