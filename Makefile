@@ -1,7 +1,8 @@
 # Nekpijn CDS — the two commands of the README, plus maintenance targets.
 #   make serve   install what the service needs and start it (ARGS="--host H --port P")
 #   make test    install everything (Python test deps, SUSHI, FHIR core package, Chromium,
-#                ChromeDriver, LHC-Forms and axe-core for the browser tests) and run all tests
+#                ChromeDriver, LHC-Forms and axe-core for the browser tests, PostgreSQL
+#                binaries) and run all tests; the tests start a throw-away PostgreSQL
 # Both work on a fresh machine from a fresh clone; set-up steps are skipped when done.
 
 PYTHON ?= python3
@@ -17,6 +18,7 @@ serve: $(VENV)/.runtime
 test: $(VENV)/.dev node_modules/.bin/sushi
 	$(BIN)/python -m tools.core_package >/dev/null
 	$(BIN)/python -m tools.browser >/dev/null
+	$(BIN)/python -m tools.postgres >/dev/null
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Regenerate FSH from dak/ + knowledge/, compile with SUSHI, rebuild package and Bundle.

@@ -2,7 +2,8 @@
 
 Every test that takes ``new_url`` runs on both backends. SQLite: a file in
 ``tmp_path``. PostgreSQL: a fresh schema per database in
-``NEKPIJN_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``),
+``NEKPIJN_TEST_POSTGRES_URL`` (set by ``conftest.py`` to the throw-away server it starts,
+unless given),
 selected with ``search_path`` in the URL and dropped afterwards, so parallel
 runs never share tables and the database itself is left as it was.
 PostgreSQL tests FAIL (never skip) when the server cannot be reached.
@@ -666,14 +667,22 @@ def test_unreachable_postgres_raises_store_unavailable():
 
 
 def test_connect_timeout_bounds_an_unanswering_server():
-    # a non-routable address: no refusal, the connect timeout must end the wait
-    s = Store.from_url("postgresql+psycopg://postgres@10.255.255.1:5432/test?connect_timeout=2")
-    started = time.monotonic()
-    with pytest.raises(StoreUnavailable):
-        s.record_audit(entry())
-    assert s.ping() is False
-    s.close()
-    assert time.monotonic() - started < 10
+    # a loopback socket that takes the TCP connection (kernel backlog) and never
+    # answers: no refusal, the connect timeout must end the wait
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    try:
+        s = Store.from_url(f"postgresql+psycopg://postgres@127.0.0.1:{port}/test?connect_timeout=2")
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            s.record_audit(entry())
+        assert s.ping() is False
+        s.close()
+        assert time.monotonic() - started < 10
+    finally:
+        silent.close()
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
