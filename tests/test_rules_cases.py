@@ -25,7 +25,8 @@ DATA_DICTIONARY = yaml.safe_load((ROOT / "dak" / "data-dictionary.yaml").read_te
 TODAY = date(2026, 3, 10)
 FEATURES = ("serious-pathology", "radicular-syndrome", "grade", "course", "subgroup",
             "psychosocial-dominant", "treatment-profile", "treatment-effect")
-NOT_FEATURES = ("recs_in", "recs_out", "referral", "provisional")
+# plan contents and protocol expectations: tests/test_apply_cases.py and the hook tests
+NOT_FEATURES = ("recs_in", "recs_out", "referral", "provisional", "priority", "due", "recommended", "note_left_out")
 
 
 def run(case: dict, today: date = TODAY):
@@ -69,7 +70,12 @@ def test_case_contract_shape(case: dict) -> None:
         assert len({s.reference for s in feature.evidence}) == len(feature.evidence)
         assert all(s.reference for s in feature.evidence)
     assert set(result.derived) <= {"age", "days-since-onset", "days-since-treatment-start", "baseline-nprs",
-                                   "baseline-psk", "follow-up-measured", "neck-pain-episode"}
+                                   "baseline-psk", "follow-up-measured", "neck-pain-episode",
+                                   # v2 (docs/case-parameters.md)
+                                   "today", "treatment-start", "due-week-4", "due-week-6", "follow-up-week-4",
+                                   "gp-referral-priority", "gp-referral-recommended", "red-flag-open",
+                                   "no-improvement-open", "flags-judged-recognisable", "pattern-conclusion-date",
+                                   "prognosis-answered", "radicular-symptoms"}
     assert isinstance(result.derived["follow-up-measured"], bool)
     assert result.derived["neck-pain-episode"] is True
     assert result.derived["age"] == case["age"]

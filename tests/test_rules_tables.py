@@ -101,15 +101,24 @@ SERIOUS_ROWS = [
      [answer("pattern-assessment", "pattern-recognisable", days_ago=30 - 27), no_improvement_derived(30)],
      "unresolved", 2),
     ("§1 row 3: flag covered by pattern-recognisable", [answer("rf-fever", True), RECOGNISABLE], "excluded", 3),
-    ("§1 row 3: answered flag in a later Observation is still covered (arose before any assessment)",
+    ("§1 row 2 (v2): a flag that became present after the pattern conclusion reopens the assessment",
      [observed("rf-fever", True, days_ago=0, hour=23), answer("pattern-assessment", "pattern-recognisable", 5)],
+     "unresolved", 2),
+    ("§1 row 3: a flag present before the pattern conclusion is covered",
+     [observed("rf-fever", True, days_ago=6), answer("pattern-assessment", "pattern-recognisable", 5)],
+     "excluded", 3),
+    ("§1 row 3: a flag that became present on the day of the conclusion (one visit) is covered",
+     [observed("rf-fever", True, days_ago=5, hour=23), answer("pattern-assessment", "pattern-recognisable", 5)],
      "excluded", 3),
     ("§1 row 3: derived 4-week flag, pattern on the day it arose",
      [answer("pattern-assessment", "pattern-recognisable", days_ago=30 - 28), no_improvement_derived(30)],
      "excluded", 3),
     ("§1 row 4: no flag, pattern-recognisable", [RECOGNISABLE], "excluded", 4),
     ("§1 row 4: no flag, complete screening without pattern", list(ALL_FLAGS_FALSE), "excluded", 4),
-    ("§1 row 5: incomplete screening", list(ALL_FLAGS_FALSE[:-1]), "not-assessed", 5),
+    ("§1 row 4 (v2): a complete screening need not answer rf-no-improvement-4w",
+     [f for f in ALL_FLAGS_FALSE if f.code != "rf-no-improvement-4w"], "excluded", 4),
+    ("§1 row 5: incomplete screening",
+     [f for f in ALL_FLAGS_FALSE if f.code not in ("rf-fever", "rf-no-improvement-4w")], "not-assessed", 5),
     ("§1 row 5: nothing asked", [], "not-assessed", 5),
     ("§1 row 5: age flags alone do not trigger", [answer("rf-age-over-50", True), answer("rf-older-age", True)],
      "not-assessed", 5),
@@ -166,31 +175,38 @@ def test_serious_pathology_covers_boundary_is_the_day_not_the_instant():
 # ---------------------------------------------------------------------------
 
 S = {"crs-arm-sensory": True}
+NO_S = {"crs-arm-sensory": False, "crs-radiating-arm-pain": False}
 RADICULAR_ROWS = [
     ("§2 row 1: nothing assessed", {}, {}, "not-assessed", 1),
     ("§2 row 1: follow-up items do not make 'assessed'", {"crs-worse-sensory": True}, {}, "not-assessed", 1),
-    ("§2 row 2: symptoms answered absent", {"crs-arm-sensory": False, "crs-radiating-arm-pain": False}, {},
-     "absent", 2),
-    ("§2 row 2: limited rotation alone is not S", {"crs-limited-rotation": True}, {}, "absent", 2),
-    ("§2 row 2: positive test without S", {}, {"test-spurling": "positive"}, "absent", 2),
-    ("§2 row 3: S + Spurling positive", S, {"test-spurling": "positive"}, "confirmed", 3),
-    ("§2 row 3: S (sign) + traction positive, Spurling negative", {"crs-reduced-reflexes": True},
-     {"test-spurling": "negative", "test-traction-distraction": "positive"}, "confirmed", 3),
-    ("§2 row 3: a positive inclusion test outweighs a negative ULTT", S,
-     {"test-spurling": "positive", "test-ultt": "negative"}, "confirmed", 3),
-    ("§2 row 4: both negative, ULTT negative", S,
-     {"test-spurling": "negative", "test-traction-distraction": "negative", "test-ultt": "negative"}, "excluded", 4),
-    ("§2 row 5: both negative, ULTT missing", S,
-     {"test-spurling": "negative", "test-traction-distraction": "negative"}, "excluded-in-principle", 5),
-    ("§2 row 6: both negative, ULTT positive", S,
+    ("§2 row 1 (v2): limited rotation alone does not make 'assessed'", {"crs-limited-rotation": True}, {},
+     "not-assessed", 1),
+    ("§2 row 1 (v2): a test result alone does not make 'assessed'", {}, {"test-spurling": "negative"},
+     "not-assessed", 1),
+    ("§2 row 2 (v2): positive test without S is suspected", NO_S, {"test-spurling": "positive"}, "suspected", 2),
+    ("§2 row 2 (v2): positive traction test without S", NO_S,
+     {"test-spurling": "negative", "test-traction-distraction": "positive", "test-ultt": "negative"}, "suspected", 2),
+    ("§2 row 3: symptoms answered absent", NO_S, {}, "absent", 3),
+    ("§2 row 3: limited rotation is not S", {**NO_S, "crs-limited-rotation": True}, {}, "absent", 3),
+    ("§2 row 3: negative tests without S", NO_S, {"test-spurling": "negative", "test-ultt": "positive"}, "absent", 3),
+    ("§2 row 4: S + Spurling positive", S, {"test-spurling": "positive"}, "confirmed", 4),
+    ("§2 row 4: S (sign) + traction positive, Spurling negative", {"crs-reduced-reflexes": True},
+     {"test-spurling": "negative", "test-traction-distraction": "positive"}, "confirmed", 4),
+    ("§2 row 4: a positive inclusion test outweighs a negative ULTT", S,
+     {"test-spurling": "positive", "test-ultt": "negative"}, "confirmed", 4),
+    ("§2 row 5: both negative, ULTT negative", S,
+     {"test-spurling": "negative", "test-traction-distraction": "negative", "test-ultt": "negative"}, "excluded", 5),
+    ("§2 row 6: both negative, ULTT missing", S,
+     {"test-spurling": "negative", "test-traction-distraction": "negative"}, "excluded-in-principle", 6),
+    ("§2 row 7: both negative, ULTT positive", S,
      {"test-spurling": "negative", "test-traction-distraction": "negative", "test-ultt": "positive"},
-     "excluded-in-principle", 6),
-    ("§2 row 7: one negative, one missing, ULTT negative", S,
-     {"test-spurling": "negative", "test-ultt": "negative"}, "excluded", 7),
-    ("§2 row 8: one negative, one missing, ULTT missing", S, {"test-spurling": "negative"}, "suspected", 8),
-    ("§2 row 8: one negative, one missing, ULTT positive", S,
-     {"test-traction-distraction": "negative", "test-ultt": "positive"}, "suspected", 8),
-    ("§2 row 8: S, no tests", S, {}, "suspected", 8),
+     "excluded-in-principle", 7),
+    ("§2 row 8: one negative, one missing, ULTT negative", S,
+     {"test-spurling": "negative", "test-ultt": "negative"}, "excluded", 8),
+    ("§2 row 9: one negative, one missing, ULTT missing", S, {"test-spurling": "negative"}, "suspected", 9),
+    ("§2 row 9: one negative, one missing, ULTT positive", S,
+     {"test-traction-distraction": "negative", "test-ultt": "positive"}, "suspected", 9),
+    ("§2 row 9: S, no tests", S, {}, "suspected", 9),
 ]
 
 
@@ -203,10 +219,12 @@ def test_radicular_rows(items, tests, value, row):
     assert result.rule.startswith(f"decision-logic §2 row {row} ")
 
 
-def test_radicular_rotation_measurement_makes_assessed():
-    """A rotation measurement answers crs-limited-rotation: assessed, but not S."""
-    facts = make(Fact("crs-limited-rotation", False, Source("Observation/rot", at(0, 9), "observation")))
-    assert radicular.classify(facts, CODES).value == "absent"
+def test_radicular_rotation_measurement_alone_is_not_assessed():
+    """v2: a rotation measurement answers crs-limited-rotation, but cannot tell S: not assessed."""
+    facts = make(Fact("crs-limited-rotation", True, Source("Observation/rot", at(0, 9), "observation")))
+    result = radicular.classify(facts, CODES)
+    assert result.value == "not-assessed"
+    assert "Graad I, II en III" in result.explanation["nl"]
 
 
 # ---------------------------------------------------------------------------
@@ -220,7 +238,8 @@ GRADE_ROWS = [
     ("§3 row 3", "excluded", "suspected", "adl-substantial", "undetermined", 3),
     ("§3 row 4", "excluded", "absent", "adl-hardly", "grade-i", 4),
     ("§3 row 5", "not-assessed", "excluded-in-principle", "adl-substantial", "grade-ii", 5),
-    ("§3 row 6", "excluded", "not-assessed", None, "grade-i-ii", 6),
+    ("§3 row 3 (v2): radicular syndrome not assessed", "excluded", "not-assessed", "adl-hardly", "undetermined", 3),
+    ("§3 row 6", "excluded", "absent", None, "grade-i-ii", 6),
 ]
 
 
@@ -255,8 +274,16 @@ COURSE_ROWS = [
      "normal", 3),
     ("§4 row 4: unchanged", [answer("course-trend", "trend-unchanged")], dict(onset_days=20), "abnormal", 4),
     ("§4 row 4: increasing", [answer("course-trend", "trend-increasing")], dict(onset_days=20), "abnormal", 4),
-    ("§4 row 3: trend wins over measurements", [DECREASING],
+    ("§4 row 3: a later trend answer wins over the measurements", [DECREASING],
      dict(onset_days=30, measurements=(measured("nprs", 5, 20), measured("nprs", 8, 1))), "normal", 3),
+    ("§4 row 6 (v2): measurements after the trend answer win", [answer("course-trend", "trend-decreasing", 20)],
+     dict(onset_days=30, measurements=(measured("nprs", 4, 20), measured("nprs", 7, 1))), "abnormal", 6),
+    ("§4 row 5 (v2): a later measured improvement wins over 'unchanged'",
+     [answer("course-trend", "trend-unchanged", 20)],
+     dict(onset_days=30, measurements=(measured("nprs", 7, 20), measured("nprs", 4, 1))), "normal", 5),
+    ("§4 row 4 (v2): on equal instants the Observation wins",
+     [answer("course-trend", "trend-unchanged", 1)],
+     dict(onset_days=30, measurements=(measured("nprs", 7, 20), measured("nprs", 4, 1, hour=10))), "normal", 5),
     ("§4 row 5: measured, 7 days apart, improved", [],
      dict(onset_days=20, measurements=(measured("nprs", 7, 7), measured("nprs", 5, 0))), "normal", 5),
     ("§4 row 6: measured, 7 days apart, not improved", [],
@@ -477,21 +504,43 @@ def test_followup_row_1(start, follow_up, before, after, derived):
     assert (flag is not None) is derived
     if flag:
         assert flag.value is True and flag.source.kind == "derived"
-        assert flag.source.day == TODAY - timedelta(days=start) + timedelta(days=28)
+        # v2: the flag dates from the follow-up that shows it (§1)
+        assert flag.source.day == TODAY - timedelta(days=follow_up)
         assert flag.derived_from[0].reference == "QuestionnaireResponse/intake"
 
 
-def test_followup_row_1_needs_a_treatment_start():
-    f = make(measurements=(measured("nprs", 6, 40), measured("nprs", 6, 0)))  # no intake
+def test_followup_without_an_intake_starts_at_the_first_nprs_or_psk_observation():
+    """v2 §0.2: an EHR that sends only Observations still gets the §9 rules."""
+    f = make(measurements=(measured("psk", 6.0, 41), measured("nprs", 6, 40), measured("nprs", 6, 0)))  # no intake
     tl = onset.timeline(f)
-    assert tl.treatment_start is None
-    assert followup.no_improvement_flag(tl, measurement.treatment_effect(tl)) is None
+    assert tl.treatment_start.reference == "Observation/psk-d41-930"
+    flag = followup.no_improvement_flag(tl, measurement.treatment_effect(tl))
+    assert flag is not None and flag.source.day == TODAY
 
 
-def test_followup_no_intake_on_or_after_onset_means_no_treatment_start():
+def test_followup_without_intake_or_measurement_has_no_treatment_start():
+    f = make(onset_days=10, intake_days=40)
+    assert onset.timeline(f).treatment_start is None
+
+
+def test_followup_measurements_before_the_onset_do_not_start_treatment():
     f = make(onset_days=10, intake_days=40,
              measurements=(measured("nprs", 6, 40), measured("nprs", 6, 0)))
-    assert onset.timeline(f).treatment_start is None
+    assert onset.timeline(f).treatment_start.reference == "Observation/nprs-d0-930"
+
+
+def test_derived_flag_onset_is_the_earliest_follow_up_day_after_which_no_improvement_holds():
+    """§1 (v2): an improvement at day 30 that is lost again at day 40: the flag dates from day 40."""
+    f = make(intake_days=50, onset_days=55,
+             measurements=(measured("nprs", 7, 50), measured("nprs", 7, 22), measured("nprs", 4, 15),
+                           measured("nprs", 7, 10), measured("nprs", 7, 2)))
+    tl = onset.timeline(f)
+    flag = followup.no_improvement_flag(tl, measurement.treatment_effect(tl))
+    assert flag.source.day == TODAY - timedelta(days=10)
+    # a pattern conclusion between day 22 and day 10 does not cover it
+    pattern = answer("pattern-assessment", "pattern-recognisable", 12)
+    assert evaluate(make(pattern, intake_days=50, onset_days=55, measurements=tuple(
+        m for ms in f.measurements.values() for m in ms))).feature("serious-pathology").value == "unresolved"
 
 
 def test_derived_flag_replaces_an_answer_and_is_not_covered_by_the_intake_pattern():
@@ -518,15 +567,27 @@ def test_evaluate_feature_order_and_derived():
     assert [x.code for x in result.features] == [
         "serious-pathology", "radicular-syndrome", "grade", "course", "subgroup", "subgroup",
         "psychosocial-dominant", "treatment-profile", "treatment-effect"]
+    start = TODAY - timedelta(days=45)
     assert result.derived == {"age": 55, "days-since-onset": 60, "days-since-treatment-start": 45,
                               "baseline-nprs": 6.0, "baseline-psk": 5.5, "follow-up-measured": True,
-                              "neck-pain-episode": True}
+                              "neck-pain-episode": True,
+                              # v2 (docs/case-parameters.md)
+                              "today": TODAY, "treatment-start": start, "due-week-4": start + timedelta(days=28),
+                              "due-week-6": start + timedelta(days=42), "follow-up-week-4": True,
+                              "red-flag-open": False, "no-improvement-open": False,
+                              "gp-referral-priority": "urgent", "gp-referral-recommended": False,
+                              "flags-judged-recognisable": True, "pattern-conclusion-date": TODAY,
+                              "prognosis-answered": False, "radicular-symptoms": False}
 
 
 def test_evaluate_grade_iv_has_no_profile_and_unknown_values_are_absent():
     result = evaluate(make(answer("pattern-assessment", "pattern-serious")))
     assert result.values("grade") == ["grade-iv"] and result.feature("treatment-profile") is None
-    assert result.derived == {"follow-up-measured": False, "neck-pain-episode": False}
+    assert result.derived == {"follow-up-measured": False, "neck-pain-episode": False, "today": TODAY,
+                              "follow-up-week-4": False, "red-flag-open": False, "no-improvement-open": False,
+                              "gp-referral-priority": "urgent", "gp-referral-recommended": True,
+                              "flags-judged-recognisable": False, "pattern-conclusion-date": TODAY,
+                              "prognosis-answered": False, "radicular-symptoms": False}
 
 
 # ---------------------------------------------------------------------------
@@ -798,3 +859,221 @@ def test_element_codes_match_the_data_dictionary():
 def test_whole_years():
     assert whole_years(date(2000, 2, 29), date(2026, 2, 28)) == 25
     assert whole_years(date(2000, 2, 29), date(2026, 3, 1)) == 26
+
+
+# ---------------------------------------------------------------------------
+# §0 (v2) the current episode [A.3]
+# ---------------------------------------------------------------------------
+
+
+def intake(rid: str, days_ago: int, onset_days_ago: int | None = None, status: str = "completed", **answers) -> dict:
+    values = dict(answers)
+    if onset_days_ago is not None:
+        values["onset-date"] = TODAY - timedelta(days=onset_days_ago)
+    return qr({k.replace("_", "-"): v for k, v in values.items()}, authored=iso(days_ago), rid=rid, status=status)
+
+
+def test_an_earlier_episode_is_not_read_except_its_history_flags():
+    old = qr({"onset-date": TODAY - timedelta(days=230), "pattern-assessment": "pattern-recognisable",
+              "psychosocial-dominant": True, "rf-cancer-history": True, "rf-headache": True},
+             authored=iso(200), rid="old")
+    new = qr({"onset-date": TODAY - timedelta(days=14), "rf-headache": False}, authored=iso(0), rid="new")
+    facts = run(patient(), old, new, obs({"system": LOINC, "code": "72514-3"}, {"valueInteger": 8},
+                                         effective=iso(201)))
+    assert facts.episode_onsets == (TODAY - timedelta(days=230), TODAY - timedelta(days=14))
+    assert facts.fact("pattern-assessment") is None and facts.fact("psychosocial-dominant") is None
+    assert facts.value("rf-headache") is False
+    # a history flag describes the person: read with its own date
+    assert facts.value("rf-cancer-history") is True
+    assert facts.fact("rf-cancer-history").source.reference == "QuestionnaireResponse/old"
+    assert [s.reference for s in facts.intakes] == ["QuestionnaireResponse/new"]
+    assert "nprs" not in facts.measurements
+    assert sum("earlier episode" in note for note in facts.ignored) == 2
+    result = evaluate(facts)
+    assert result.derived["days-since-onset"] == 14
+    assert result.values("serious-pathology") == ["unresolved"]  # the old conclusion does not cover it
+
+
+def test_a_later_no_in_the_earlier_episode_cancels_its_history_flag():
+    first = qr({"onset-date": TODAY - timedelta(days=300), "rf-corticosteroids": True}, authored=iso(300), rid="a")
+    second = qr({"rf-corticosteroids": False}, authored=iso(280), rid="b")
+    new = qr({"onset-date": TODAY - timedelta(days=10)}, authored=iso(0), rid="c")
+    assert run(patient(), first, second, new).fact("rf-corticosteroids") is None
+
+
+def test_an_onset_within_42_days_of_the_episode_onset_is_the_same_episode():
+    first = intake("first", 30, onset_days_ago=45, pattern_assessment="pattern-recognisable")
+    second = intake("second", 0, onset_days_ago=15, course_trend="trend-decreasing")
+    facts = run(patient(), first, second)
+    assert facts.episode_onsets == (TODAY - timedelta(days=45),)
+    assert facts.value("onset-date") == TODAY - timedelta(days=45)
+    assert facts.value("pattern-assessment") == "pattern-recognisable"
+    result = evaluate(facts)
+    assert result.derived["days-since-onset"] == 45 and result.values("course") == ["abnormal"]
+    assert result.derived["treatment-start"] == TODAY - timedelta(days=30)
+
+
+def test_episodes_are_ordered_by_the_onset_dates_not_the_intakes():
+    # written in reverse order: the later intake names the earlier onset
+    a = intake("a", 5, onset_days_ago=20)
+    b = intake("b", 10, onset_days_ago=100)
+    assert run(patient(), a, b).episode_onsets == (TODAY - timedelta(days=100), TODAY - timedelta(days=20))
+
+
+def test_three_episode_onsets_within_a_year_make_recurrent():
+    qrs = [intake("e1", 290, onset_days_ago=300), intake("e2", 140, onset_days_ago=150), intake("e3", 0, onset_days_ago=10)]
+    facts = run(patient(), *qrs)
+    assert facts.value("recurrent") is True and facts.fact("recurrent").source.kind == "derived"
+    assert evaluate(facts).values("course") == ["abnormal"]
+    # two onsets a year apart and one more: the first lies outside the 365 days
+    qrs = [intake("e1", 390, onset_days_ago=400), intake("e2", 140, onset_days_ago=150), intake("e3", 0, onset_days_ago=10)]
+    assert run(patient(), *qrs).fact("recurrent") is None
+
+
+@pytest.mark.parametrize("status", ["in-progress", "entered-in-error", "stopped"])
+def test_only_completed_or_amended_intakes_are_read(status):
+    facts = run(patient(), qr({"rf-fever": True}, status=status))
+    assert facts.fact("rf-fever") is None and facts.intakes == []
+
+
+def test_an_amended_intake_is_read():
+    assert run(patient(), qr({"rf-fever": True}, status="amended")).value("rf-fever") is True
+
+
+def test_onset_answers_later_than_their_intake_or_today_are_not_read():
+    facts = run(patient(), qr({"onset-date": TODAY - timedelta(days=3)}, authored=iso(5), rid="early"),
+                qr({"onset-date": TODAY + timedelta(days=1), "adl-impact": "adl-hardly"}, authored=iso(0), rid="late"))
+    assert facts.fact("onset-date") is None
+    assert facts.value("adl-impact") == "adl-hardly"
+    assert sum("onset-date" in note for note in facts.ignored) == 2
+
+
+@pytest.mark.parametrize("days_ahead, read", [(1, True), (2, False)])
+def test_inputs_more_than_one_day_in_the_future_are_not_read(days_ahead, read):
+    future = obs("psychosocial-dominant", {"valueBoolean": True}, effective=iso(-days_ahead, 0, 5))
+    facts = run(patient(), qr({"psychosocial-dominant": False}), future)
+    assert facts.value("psychosocial-dominant") is read
+    assert any("future" in note for note in facts.ignored) is not read
+
+
+def test_a_birth_date_in_the_future_is_not_read():
+    facts = run(patient(birth=(TODAY + timedelta(days=400)).isoformat()), qr({"rf-fever": False}))
+    assert facts.birth_date is None and any("future" in note for note in facts.ignored)
+
+
+def test_with_no_onset_known_every_input_is_read():
+    facts = run(patient(), qr({"pattern-assessment": "pattern-recognisable"}, authored=iso(400), rid="old"),
+                qr({"adl-impact": "adl-hardly"}, authored=iso(0), rid="new"))
+    assert facts.value("pattern-assessment") == "pattern-recognisable" and facts.episode_onsets == ()
+
+
+# ---------------------------------------------------------------------------
+# §1 (v2) flag onset days, weighty flags, urgency
+# ---------------------------------------------------------------------------
+
+
+def test_restating_an_unchanged_flag_does_not_move_its_onset():
+    first = qr({"rf-dizziness": True, "pattern-assessment": "pattern-recognisable"}, authored=iso(10), rid="a")
+    again = qr({"rf-dizziness": True}, authored=iso(2), rid="b")
+    facts = run(patient(), first, again)
+    assert facts.flag_onsets["rf-dizziness"] == TODAY - timedelta(days=10)
+    assert evaluate(facts).values("serious-pathology") == ["excluded"]
+
+
+def test_a_flag_absent_then_present_again_dates_from_its_return():
+    facts = run(patient(),
+                qr({"rf-fever": True, "pattern-assessment": "pattern-recognisable"}, authored=iso(20), rid="a"),
+                qr({"rf-fever": False}, authored=iso(10), rid="b"),
+                obs("rf-fever", {"valueBoolean": True}, effective=iso(3)))
+    assert facts.flag_onsets["rf-fever"] == TODAY - timedelta(days=3)
+    assert evaluate(facts).values("serious-pathology") == ["unresolved"]
+
+
+def test_trauma_history_dates_from_the_earlier_of_its_two_sources():
+    facts = run(patient(), qr({"trauma-related": True, "pattern-assessment": "pattern-recognisable"}, authored=iso(9),
+                              rid="a"), obs("rf-trauma-history", {"valueBoolean": True}, effective=iso(2)))
+    assert facts.flag_onsets["rf-trauma-history"] == TODAY - timedelta(days=9)
+    assert evaluate(facts).values("serious-pathology") == ["excluded"]
+
+
+WEIGHTY_ROWS = [
+    ("a neurological flag alone", {"rf-bowel-bladder": True}, True),
+    ("double vision alone", {"rf-diplopia": True}, True),
+    ("fever alone", {"rf-fever": True}, False),
+    ("fever with night sweats", {"rf-fever": True, "rf-night-sweats": True}, True),
+    ("fever with an infection risk", {"rf-fever": True, "rf-infection-risk": True}, True),
+    ("headache, dizziness and nausea", {"rf-headache": True, "rf-dizziness": True, "rf-nausea": True}, False),
+    ("cancer history alone", {"rf-cancer-history": True}, False),
+    ("cancer history with weight loss", {"rf-cancer-history": True, "rf-weight-loss": True}, True),
+    ("trauma under 65", {"rf-trauma-history": True}, False),
+]
+
+
+@pytest.mark.parametrize("flags, recommended", [r[1:] for r in WEIGHTY_ROWS], ids=[r[0] for r in WEIGHTY_ROWS])
+def test_weighty_flags_make_the_gp_option_recommended(flags, recommended):
+    result = evaluate(make(*(answer(c, v) for c, v in flags.items())))
+    assert result.values("serious-pathology") == ["unresolved"]
+    assert result.derived["gp-referral-recommended"] is recommended
+
+
+def test_trauma_at_65_or_over_is_weighty():
+    older = make(answer("rf-trauma-history", True), answer("rf-older-age", True))
+    assert evaluate(older).derived["gp-referral-recommended"] is True
+
+
+def test_a_weighty_pair_reopened_by_a_new_member():
+    # cancer history judged recognisable at the intake; weight loss recorded a week later
+    facts = make(answer("rf-cancer-history", True, 10), answer("pattern-assessment", "pattern-recognisable", 10),
+                 observed("rf-weight-loss", True, 3))
+    result = evaluate(facts)
+    assert result.values("serious-pathology") == ["unresolved"]
+    assert result.derived["gp-referral-recommended"] is True and result.derived["red-flag-open"] is True
+
+
+@pytest.mark.parametrize("flag, priority", [("rf-widespread-neuro", "stat"), ("rf-bowel-bladder", "stat"),
+                                            ("rf-dizziness", "stat"), ("rf-diplopia", "stat"),
+                                            ("rf-fever", "urgent"), ("rf-cancer-history", "urgent")])
+def test_myelopathy_and_cad_flags_make_the_gp_referral_same_day(flag, priority):
+    result = evaluate(make(answer(flag, True), answer("pattern-assessment", "pattern-serious")))
+    assert result.values("serious-pathology") == ["suspected"]
+    assert result.derived["gp-referral-priority"] == priority
+
+
+def test_open_flags_tell_the_derived_no_improvement_flag_from_the_others():
+    f = make(answer("pattern-assessment", "pattern-recognisable", 35), intake_days=35, onset_days=40,
+             measurements=(measured("nprs", 6, 35), measured("nprs", 6, 1)))
+    result = evaluate(f)
+    assert result.derived["no-improvement-open"] is True and result.derived["red-flag-open"] is False
+    with_fever = evaluate(make(answer("pattern-assessment", "pattern-recognisable", 35), observed("rf-fever", True, 2),
+                               intake_days=35, onset_days=40,
+                               measurements=(measured("nprs", 6, 35), measured("nprs", 6, 1))))
+    assert with_fever.derived["no-improvement-open"] is True and with_fever.derived["red-flag-open"] is True
+
+
+def test_screening_count_leaves_out_the_no_improvement_flag():
+    result = serious_pathology.classify(make(answer("rf-fever", False)), CODES)
+    total = len(CLINICAL_FLAGS) - 1
+    assert f"1 van de {total} rode vlaggen" in result.explanation["nl"]
+
+
+# ---------------------------------------------------------------------------
+# v2 case parameters for the plan
+# ---------------------------------------------------------------------------
+
+
+def test_follow_up_from_week_4_and_due_dates():
+    early = evaluate(make(intake_days=45, onset_days=50, measurements=(measured("nprs", 6, 45), measured("nprs", 6, 20))))
+    assert early.derived["follow-up-week-4"] is False  # day 25 after the start
+    assert early.derived["due-week-4"] == TODAY - timedelta(days=45 - 28)
+    late = evaluate(make(intake_days=45, onset_days=50, measurements=(measured("nprs", 6, 45), measured("nprs", 6, 17))))
+    assert late.derived["follow-up-week-4"] is True  # day 28 after the start
+
+
+def test_prognosis_answered_counts_input_items_not_the_derived_age():
+    assert evaluate(make(answer("pf-older-age", True))).derived["prognosis-answered"] is False
+    assert evaluate(make(answer("pf-high-work-demands", False))).derived["prognosis-answered"] is True
+
+
+def test_radicular_symptoms_parameter():
+    assert evaluate(make(answer("crs-arm-sensory", True))).derived["radicular-symptoms"] is True
+    assert evaluate(make(answer("crs-limited-rotation", True))).derived["radicular-symptoms"] is False

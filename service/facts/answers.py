@@ -42,6 +42,9 @@ class _AnswerGatherer(_Gatherer):
         self.items = items
 
     unknown_item = ("is not an item of the Questionnaire", "is geen vraag van de vragenlijst")
+    # the self-check has no episodes and reads in-progress responses too (dak/self-check.md)
+    read_statuses = None
+    episodes = False
 
     def item_type(self, link_id: str) -> str | None:
         return self.items.get(link_id)

@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -104,6 +104,7 @@ PAIN_SCORE = (SNOMED, "225908003")
 NECK_PAIN_CONDITIONS = frozenset({"81680005", "279029001", "54404000", "202776005", "39848009"})
 USABLE_OBSERVATION_STATUS = frozenset({"final", "amended", "corrected"})
 IGNORED_QR_STATUS = frozenset({"entered-in-error", "stopped"})
+READ_INTAKE_STATUS = frozenset({"completed", "amended"})  # decision-logic §0 (v2)
 PAST_CONDITION_STATUS = frozenset({"inactive", "remission", "resolved"})
 INVALID_CONDITION_VERIFICATION = frozenset({"entered-in-error", "refuted"})
 MEASURED = ("nprs", "psk")
@@ -111,6 +112,10 @@ MEASUREMENT_RANGE = (0.0, 10.0)
 ROTATION_LIMIT_DEG = 60  # tabel 3: "rotatie < 60 graden"
 AGE_OVER_50 = 50         # tabel 2 malignancy: "leeftijd > 50 jaar"
 OLDER_AGE = 65           # operationalisation of "oudere leeftijd" (Canadian C-spine rule)
+SAME_EPISODE_DAYS = 42   # A.3: "binnen zes weken na aanvang van de eerste klachten ... dezelfde nekpijnepisode"
+RECURRENT_WINDOW = 365   # A.3: "meerdere recidieven binnen een jaar"
+RECURRENT_ONSETS = 3     # §0 (v2): three episode onsets within a year make `recurrent`
+FUTURE_TOLERANCE_DAYS = 1  # §0: more than one day in the future is not read
 
 _NEG_INF = float("-inf")
 
@@ -147,6 +152,8 @@ class ElementCodes:
     test_roles:   clinical test -> inclusion / exclusion
     labels:       every code -> (nl, en)
     choices:      choice element -> its answer codes
+    history:      red flags that describe the person, not the episode (read across
+                  episodes, decision-logic §0 v2; CodeSystem property `history`)
     """
 
     types: Mapping[str, str]
@@ -160,6 +167,7 @@ class ElementCodes:
     test_roles: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     choices: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    history: frozenset[str] = frozenset()
 
     def label(self, code: str, lang: str = "nl") -> str:
         nl, en = self.labels.get(code, (code, code))
@@ -187,6 +195,7 @@ def element_codes_from(codesystem: dict, questionnaire: dict | None = None) -> E
     test_roles: dict[str, str] = {}
     labels: dict[str, tuple[str, str]] = {}
     choices: dict[str, frozenset[str]] = {}
+    history: set[str] = set()
 
     def walk(concepts: list[dict], group: str | None, parent: str | None) -> None:
         for concept in concepts:
@@ -206,6 +215,8 @@ def element_codes_from(codesystem: dict, questionnaire: dict | None = None) -> E
                     red_flags[code] = tuple(props["pathology"])
                 if props.get("psychosocial") == [True]:
                     psychosocial.append(code)
+                if props.get("history") == [True]:
+                    history.add(code)
                 if "crs-kind" in props:
                     crs_kinds[code] = props["crs-kind"][0]
                 if "test-role" in props:
@@ -239,7 +250,7 @@ def element_codes_from(codesystem: dict, questionnaire: dict | None = None) -> E
         types=types, codings=codings, groups=groups, red_flags=red_flags,
         context_flags=context_flags, pathologies=tuple(pathologies),
         psychosocial=tuple(psychosocial), crs_kinds=crs_kinds, test_roles=test_roles,
-        labels=labels, choices=choices,
+        labels=labels, choices=choices, history=frozenset(history),
     )
 
 
@@ -459,6 +470,11 @@ class _Gatherer:
     questionnaire = INTAKE_QUESTIONNAIRE
     #: note on an answered linkId that `item_type` does not know (en, nl)
     unknown_item = ("is not a data element", "is geen gegevenselement")
+    #: QuestionnaireResponse statuses read (decision-logic §0 v2: completed / amended intakes);
+    #: None: every status but entered-in-error and stopped
+    read_statuses: frozenset[str] | None = READ_INTAKE_STATUS
+    #: decision-logic §0 (v2): only the current episode is read
+    episodes = True
 
     def item_type(self, link_id: str) -> str | None:
         """The answer type of a linkId (boolean, integer, choice, ...), None when unknown."""
@@ -472,7 +488,8 @@ class _Gatherer:
         self.today = today
         self.codes = codes
         self.facts = Facts(subject=subject, today=today)
-        self.best: dict[str, tuple[float, int, Fact]] = {}
+        # every usable value in input order: (code, fact, rank); rank 1 = Observation (wins on equal instants)
+        self.candidates: list[tuple[str, Fact, int]] = []
         self.measurements: list[Measurement] = []
         self.usable = False
         self.seen: set[tuple[str, str]] = set()
@@ -504,11 +521,8 @@ class _Gatherer:
         return False
 
     def offer(self, code: str, fact: Fact, rank: int) -> None:
-        """Latest source wins; on equal instants the Observation (rank 1) wins; else the first one."""
-        key = (_ts(fact.source), rank)
-        current = self.best.get(code)
-        if current is None or key > current[:2]:
-            self.best[code] = (key[0], key[1], fact)
+        """A usable value; the winner per code is chosen in `result()` (after §0's episode)."""
+        self.candidates.append((code, fact, rank))
 
     def plausible(self, code: str, kind: str, value: Any, name: str) -> bool:
         """Choice answers must be answer codes of the element; NPRS / PSK within 0..10."""
@@ -564,6 +578,9 @@ class _Gatherer:
         if parsed is None or not parsed[1]:
             self.note(name, f"birthDate {birth!r} is not a full date; age unknown", f"geboortedatum {birth!r} is geen volledige datum; leeftijd onbekend")
             return
+        if parsed[0] > self.today:  # §0 (v2): a birthDate in the future is not read
+            self.note(name, f"birthDate {birth!r} lies in the future; age unknown", f"geboortedatum {birth!r} ligt in de toekomst; leeftijd onbekend")
+            return
         self.facts.birth_date = parsed[0]
 
     def condition(self, resource: dict, name: str) -> None:
@@ -597,8 +614,9 @@ class _Gatherer:
             self.note(name, f"not a response to {self.questionnaire}", f"geen antwoord op {self.questionnaire}")
             return
         status = resource.get("status")
-        if status in IGNORED_QR_STATUS:
-            self.note(name, f"status {status}", f"status {status}")
+        if status in IGNORED_QR_STATUS or (self.read_statuses is not None and status not in self.read_statuses):
+            self.note(name, f"status {status} (only completed or amended responses are read)",
+                      f"status {status} (alleen afgeronde of gewijzigde antwoorden tellen)")
             return
         if not self.of_subject(resource, name):
             return
@@ -710,6 +728,12 @@ class _Gatherer:
             answers["rf-trauma-history"] = Fact(
                 "rf-trauma-history", True, Source("", trauma.source.instant, "derived"),
                 (trauma.source,), "§0: rf-trauma-history is present when trauma-related is present")
+        if trauma is not None and trauma.value is True:
+            # §1 (v2 interpretation): the earlier of the two onset days
+            onsets = self.facts.flag_onsets
+            days = [d for d in (onsets.get("trauma-related"), onsets.get("rf-trauma-history")) if d is not None]
+            if days or "trauma-related" in onsets:
+                onsets["rf-trauma-history"] = min(days) if days else None
         birth = self.facts.birth_date
         if birth is not None and self.patient_source is not None:
             age = whole_years(birth, self.today)
@@ -726,7 +750,17 @@ class _Gatherer:
     def result(self) -> Facts:
         if not self.usable:
             raise NoDataError(self.subject, self.facts.ignored)
-        self.facts.answers = {code: entry[2] for code, entry in self.best.items()}
+        episode = _Episode(self) if self.episodes else None
+        current = [c for c in self.candidates if episode is None or episode.reads_candidate(c)]
+        self.facts.answers = _winners(current)
+        if episode is not None:
+            episode.carry_history(self.facts.answers)
+            self.measurements = [m for m in self.measurements if episode.reads(m.source)]
+            self.facts.intakes = [s for s in self.facts.intakes if episode.reads(s)]
+            self.facts.conditions = [s for s in self.facts.conditions if not episode.future(s)]
+            self.facts.episode_onsets = episode.onsets
+            self.facts.flag_onsets = episode.flag_onsets(self.facts.answers)
+            episode.set_onset(self.facts.answers)
         self.derive()
         order = {"observation": 0, "answer": 1}
         self.measurements.sort(key=lambda m: (_ts(m.source), order.get(m.source.kind, 2), m.source.reference))
@@ -735,6 +769,151 @@ class _Gatherer:
         self.facts.intakes.sort(key=lambda s: (_ts(s), s.reference))
         self.facts.conditions.sort(key=lambda s: (_ts(s), s.reference))
         return self.facts
+
+
+def _order(candidate: tuple[str, Fact, int]) -> tuple[float, int]:
+    return (_ts(candidate[1].source), candidate[2])
+
+
+def _winners(candidates: Iterable[tuple[str, Fact, int]]) -> dict[str, Fact]:
+    """Latest source wins; on equal instants the Observation (rank 1) wins; else the first one."""
+    best: dict[str, tuple[tuple[float, int], Fact]] = {}
+    for candidate in candidates:
+        key = _order(candidate)
+        current = best.get(candidate[0])
+        if current is None or key > current[0]:
+            best[candidate[0]] = (key, candidate[1])
+    return {code: entry[1] for code, entry in best.items()}
+
+
+class _Episode:
+    """decision-logic §0 item 0 (v2) [A.3]: the current episode, and what is read of it.
+
+    * Onset answers are read unless later than their own intake or than today.
+    * Episode onsets: the onset answers ordered by the onset dates themselves; an onset more
+      than 42 days after the current episode's onset starts a new episode, others join it.
+      The current onset: the last episode's, else the newest neck-pain Condition's onset.
+    * Inputs dated before the current onset's day belong to an earlier episode and are not
+      read, except history flags (`history: true`) answered present there when the current
+      episode has no answer for them (the newest earlier-episode source decides).
+    * Inputs dated more than one day after today are not read ("dated in the future").
+      Choice: with only the evaluation day known, "more than one day" is read as a calendar
+      day after tomorrow (tomorrow 00:05 is read, the day after is not).
+    * `recurrent` is also present with three episode onsets within the 365 days up to the
+      current onset.
+    """
+
+    def __init__(self, g: "_Gatherer"):
+        self.g = g
+        self.horizon = g.today + timedelta(days=FUTURE_TOLERANCE_DAYS)
+        self.skip: set[int] = set()  # ids of onset answers not read
+        onset_facts: list[Fact] = []
+        for code, fact, _rank in g.candidates:
+            if code != "onset-date" or fact.source.kind != "answer" or self.future(fact.source):
+                continue
+            value = fact.value
+            own = fact.source.day
+            if not isinstance(value, date) or value > g.today or (own is not None and value > own):
+                self.skip.add(id(fact))
+                g.note(fact.source.reference, f"onset-date {fmt_iso(value)} is later than its intake or today; not read",
+                       f"ontstaansdatum {fmt_iso(value)} ligt na de eigen intake of na vandaag; niet gelezen")
+                continue
+            onset_facts.append(fact)
+        onsets: list[date] = []
+        for value in sorted({f.value for f in onset_facts}):  # type: ignore[type-var]
+            if not onsets or (value - onsets[-1]).days > SAME_EPISODE_DAYS:
+                onsets.append(value)
+        self.onsets = tuple(onsets)
+        self.onset_facts = onset_facts
+        self.onset: date | None = onsets[-1] if onsets else None
+        if self.onset is None:
+            dated = [c for c in g.facts.conditions if c.instant is not None and not self.future(c)]
+            if dated:
+                self.onset = max(dated, key=lambda c: (_ts(c), c.reference)).day
+        self._note_unread()
+
+    # -- what is read ------------------------------------------------------
+    def future(self, source: Source) -> bool:
+        return source.instant is not None and source.day > self.horizon
+
+    def earlier(self, source: Source) -> bool:
+        return self.onset is not None and source.instant is not None and source.day < self.onset
+
+    def reads(self, source: Source) -> bool:
+        return not self.future(source) and not self.earlier(source)
+
+    def reads_candidate(self, candidate: tuple[str, Fact, int]) -> bool:
+        return id(candidate[1]) not in self.skip and self.reads(candidate[1].source)
+
+    def _note_unread(self) -> None:
+        g = self.g
+        sources = [c[1].source for c in g.candidates] + [m.source for m in g.measurements] + list(g.facts.intakes)
+        sources += g.facts.conditions
+        done: set[str] = set()
+        for source in sources:
+            ref = source.reference
+            if not ref or ref in done:
+                continue
+            if self.future(source):
+                done.add(ref)
+                g.note(ref, f"dated in the future ({fmt_iso(source.day)}); not read",
+                       f"gedateerd in de toekomst ({fmt_iso(source.day)}); niet gelezen")
+            elif source.kind != "condition" and self.earlier(source):
+                done.add(ref)
+                g.note(ref, f"belongs to an earlier episode (before the current onset {fmt_iso(self.onset)}); "
+                            f"only its history red flags are read",
+                       f"hoort bij een eerdere episode (vóór het huidige ontstaan {fmt_iso(self.onset)}); "
+                       f"alleen de rode vlaggen uit de voorgeschiedenis tellen")
+
+    # -- results -----------------------------------------------------------
+    def carry_history(self, answers: dict[str, Fact]) -> None:
+        """History flags answered present in an earlier episode, when this one has no answer."""
+        for code in self.g.codes.history:
+            if code in answers:
+                continue
+            earlier = [c for c in self.g.candidates if c[0] == code and not self.future(c[1].source)
+                       and self.earlier(c[1].source)]
+            winner = _winners(earlier).get(code)
+            if winner is not None and winner.value is True:
+                answers[code] = winner
+
+    def flag_onsets(self, answers: dict[str, Fact]) -> dict[str, date | None]:
+        """§1 (v2): per boolean element present, the day of the earliest source in which it is
+        present with no later source in which it is absent (re-stating does not move it)."""
+        out: dict[str, date | None] = {}
+        history = self.g.codes.history
+        for code, fact in answers.items():
+            if fact.value is not True:
+                continue
+            seq = sorted((c for c in self.g.candidates if c[0] == code and id(c[1]) not in self.skip
+                          and not self.future(c[1].source)
+                          and (code in history or not self.earlier(c[1].source))), key=_order)
+            onset: Fact | None = None
+            for _code, candidate, _rank in seq:
+                if candidate.value is True:
+                    onset = onset or candidate
+                else:
+                    onset = None
+            out[code] = (onset or fact).source.day
+        return out
+
+    def set_onset(self, answers: dict[str, Fact]) -> None:
+        """The `onset-date` fact is the current episode's onset; `recurrent` from the onsets."""
+        if self.onset is None or not self.onset_facts:
+            return
+        defining = [f for f in self.onset_facts if f.value == self.onset]
+        if defining:
+            answers["onset-date"] = min(defining, key=lambda f: (_ts(f.source), f.source.reference))
+        window = [d for d in self.onsets if 0 <= (self.onset - d).days <= RECURRENT_WINDOW]
+        if len(window) >= RECURRENT_ONSETS:
+            sources = tuple(dict.fromkeys(f.source for f in self.onset_facts if f.value in window))
+            answers["recurrent"] = Fact(
+                "recurrent", True, Source("", day_start(self.onset), "derived"), sources,
+                f"§0 (v2) [A.3]: {len(window)} episode onsets within 365 days up to the current onset")
+
+
+def fmt_iso(day: Any) -> str:
+    return day.strftime("%d-%m-%Y") if isinstance(day, date) else str(day)
 
 
 def gather(resources: list[dict], subject: str, today: date,

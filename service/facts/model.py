@@ -92,6 +92,11 @@ class Facts:
     intakes: list[Source] = field(default_factory=list)
     conditions: list[Source] = field(default_factory=list)  # neck-pain Conditions (instant = onset)
     ignored: list[Note] = field(default_factory=list)  # what was not used and why (shown with the evidence)
+    # decision-logic §0 (v2): the onsets of the episodes found (oldest first; the last is the
+    # current episode's), and per flag present its onset day (§1: the earliest source in which it
+    # is present with no later source in which it is absent; None: no dated source)
+    episode_onsets: tuple[date, ...] = ()
+    flag_onsets: dict[str, date | None] = field(default_factory=dict)
 
     def fact(self, code: str) -> Fact | None:
         return self.answers.get(code)

@@ -72,7 +72,38 @@ def evaluate(facts: Facts, codes: ElementCodes | None = None) -> CaseResult:
             derived[f"baseline-{instrument}"] = float(tl.baseline[instrument].value)
     derived["follow-up-measured"] = tl.follow_up_measured
     derived["neck-pain-episode"] = tl.neck_pain_episode
+    derived.update(v2_parameters(facts, codes, tl, serious, radicular_))
     return CaseResult(facts=facts, features=features, derived=derived)
+
+
+def v2_parameters(facts: Facts, codes: ElementCodes, tl: onset.Timeline, serious: Feature,
+                  radicular_: Feature) -> dict[str, int | float | bool | str | date]:
+    """The case parameters contract v2 adds for the plan conditions (docs/case-parameters.md):
+    dates for the due moments, the week-4 follow-up of §9, the §1 GP referral's urgency and
+    weight, which red flags are open, and whether prognostic factors were taken stock of."""
+    out: dict[str, int | float | bool | str | date] = {"today": facts.today}
+    start = tl.treatment_start_day
+    if start is not None:
+        out["treatment-start"] = start
+        out["due-week-4"] = tl.day_after_start(followup.FOUR_WEEKS)    # §9 rec-measure-week-4 [B.3]
+        out["due-week-6"] = tl.day_after_start(course.SIX_WEEKS)       # §9 week-6 evaluation [C.2, C.5]
+    out["follow-up-week-4"] = tl.follow_up_from(followup.FOUR_WEEKS)  # §9 (v2) week-6 decisions
+    open_ = serious_pathology.open_flags(facts, codes)
+    out["red-flag-open"] = any(f != serious_pathology.NO_IMPROVEMENT for f in open_)
+    out["no-improvement-open"] = serious_pathology.NO_IMPROVEMENT in open_
+    out["gp-referral-priority"] = serious_pathology.urgency(facts, codes)
+    out["gp-referral-recommended"] = serious.value == serious_pathology.SUSPECTED or (
+        serious.value == serious_pathology.UNRESOLVED and serious_pathology.weighty(facts, open_))
+    present_flags = any(facts.present(f) for f in codes.red_flags)
+    out["flags-judged-recognisable"] = serious.value == serious_pathology.EXCLUDED and present_flags
+    pattern = facts.fact("pattern-assessment")
+    if pattern is not None and pattern.source.day is not None:
+        out["pattern-conclusion-date"] = pattern.source.day
+    # rec-inventory-prognostic-factors [B.5, tabel 1]: a pf-* input item answered (not the derived age)
+    out["prognosis-answered"] = any(code.startswith("pf-") and code in codes.types
+                                    for code in facts.answers)
+    out["radicular-symptoms"] = radicular.symptoms_present(facts, codes)
+    return out
 
 
 # -- which tables a PlanDefinition runs on -------------------------------------------

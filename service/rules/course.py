@@ -10,6 +10,11 @@
 | same, change not improved | abnormal |
 | otherwise | undetermined |
 
+v2: when both a course-trend answer and a measured course (rows 5–6) exist,
+the one from the later source wins (the measured course's source is its last
+measurement; on equal instants an Observation wins, and within one intake the
+trend answer).
+
 With the onset unknown the row needing days-since-onset does not apply and
 all measurements count. The course is judged on the trend so far:
 unchanged or increasing pain in the first weeks already counts as abnormal;
@@ -19,7 +24,7 @@ the 2-point rule of B.3 is also used for a measured course
 
 from __future__ import annotations
 
-from service.facts.model import Facts, Feature, Measurement
+from service.facts.model import Fact, Facts, Feature, Measurement
 from service.rules.common import evidence, feature, fmt_day, paren, when
 from service.rules.measurement import IMPROVED, change, describe
 from service.rules.onset import INSTRUMENTS, Timeline
@@ -48,6 +53,17 @@ def measured_course(facts: Facts, tl: Timeline) -> dict[str, tuple[Measurement, 
     return pairs
 
 
+def measured_is_later(trend: Fact, pairs: dict[str, tuple[Measurement, Measurement]]) -> bool:
+    """§4 (v2): the later source wins; the measured course's source is its last measurement. On
+    equal instants an Observation wins; within one intake the clinician's trend answer wins."""
+    last = max((b for _, b in pairs.values()), key=lambda m: (m.source.instant, m.source.kind == "observation"))
+    if trend.source.instant is None:
+        return True
+    if last.source.instant != trend.source.instant:
+        return last.source.instant > trend.source.instant
+    return last.source.kind == "observation" and last.source.reference != trend.source.reference
+
+
 def classify(facts: Facts, tl: Timeline) -> Feature:
     recurrent = facts.fact("recurrent")
     # §4 row 1 [A.3]: recurrent neck pain
@@ -69,6 +85,9 @@ def classify(facts: Facts, tl: Timeline) -> Feature:
         return feature(CODE, "abnormal", rule(2), nl, en, ev)
 
     trend = facts.fact("course-trend")
+    pairs = measured_course(facts, tl)
+    if trend is not None and pairs and measured_is_later(trend, pairs):
+        trend = None  # v2: the measured course (rows 5–6) comes from a later source and wins
     since_nl = f"{days} dagen sinds ontstaan" if days is not None else ""
     since_en = f"{days} days since onset" if days is not None else ""
     # §4 row 3 [A.3]: decreasing within the first six weeks
@@ -88,7 +107,6 @@ def classify(facts: Facts, tl: Timeline) -> Feature:
               f"within the first six weeks this already counts as abnormal.")
         return feature(CODE, "abnormal", rule(4), nl, en, ev)
 
-    pairs = measured_course(facts, tl)
     if pairs:
         value = change({i: (a.value, b.value) for i, (a, b) in pairs.items()})
         ev = evidence([m for pair in pairs.values() for m in pair], tl.onset_evidence)

@@ -4,7 +4,7 @@
 |---|---|
 | serious-pathology = suspected | grade-iv |
 | radicular-syndrome = confirmed | grade-iii |
-| radicular-syndrome = suspected | undetermined |
+| radicular-syndrome = suspected or not-assessed (v2) | undetermined |
 | adl-impact = adl-hardly | grade-i |
 | adl-impact = adl-substantial | grade-ii |
 | adl-impact missing | grade-i-ii (I or II; both lead to the same profiles) |
@@ -33,12 +33,19 @@ def classify(facts: Facts, serious: Feature, radicular: Feature) -> Feature:
         nl = f"Graad III: nekpijn met neurologische tekenen of symptomen (cervicaal radiculair syndroom){paren(radicular, 'nl')}."
         en = f"Grade III: neck pain with neurological signs or symptoms (cervical radicular syndrome){paren(radicular, 'en')}."
         return feature(CODE, "grade-iii", rule(2), nl, en, radicular.evidence)
-    # §3 row 3: grade III suspected, tests missing
+    # §3 row 3: grade III suspected, or (v2) the radicular syndrome not assessed [B]: grade I, II
+    # and III must be told apart before the treatment is chosen
     if radicular.value == "suspected":
-        nl = (f"Graad nog niet te bepalen: verdenking op graad III zolang de insluittests ontbreken"
+        nl = (f"Graad nog niet te bepalen: verdenking op graad III (cervicaal radiculair syndroom)"
               f"{paren(radicular, 'nl')}.")
-        en = (f"Grade not yet determined: grade III is suspected while the inclusion tests are missing"
+        en = (f"Grade not yet determined: grade III (cervical radicular syndrome) is suspected"
               f"{paren(radicular, 'en')}.")
+        return feature(CODE, "undetermined", rule(3), nl, en, radicular.evidence)
+    if radicular.value == "not-assessed":
+        nl = ("Graad nog niet te bepalen: het cervicaal radiculair syndroom (graad III) is nog niet beoordeeld; "
+              "graad I, II en III moeten eerst worden onderscheiden.")
+        en = ("Grade not yet determined: cervical radicular syndrome (grade III) has not been assessed yet; "
+              "grade I, II and III must be told apart first.")
         return feature(CODE, "undetermined", rule(3), nl, en, radicular.evidence)
     adl = facts.fact("adl-impact")
     # §3 row 4 [A.2]: grade I

@@ -5,8 +5,9 @@
   current episode);
 * days-since-onset = today − onset (calendar days, Europe/Amsterdam);
 * treatment-start: the earliest intake QuestionnaireResponse authored on or
-  after the onset day (without an intake on or after onset there is no
-  treatment-start). Choice where the DAK is open: with the onset unknown,
+  after the onset day; v2: without an intake in the episode, the earliest
+  NPRS / PSK Observation of the episode; with neither there is no
+  treatment-start. Choice where the DAK is open: with the onset unknown,
   the earliest dated intake is the treatment start;
 * baseline per instrument (NPRS, PSK): the earliest measurement by instant
   whose day is on or after the treatment-start day (any measurement when
@@ -21,7 +22,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Mapping
 
 from service.facts.model import Facts, Measurement, Source
@@ -59,6 +60,15 @@ class Timeline:
     def follow_up_measured(self) -> bool:
         return any(self.follow_ups.get(i) for i in INSTRUMENTS)
 
+    def day_after_start(self, days: int) -> date | None:
+        start = self.treatment_start_day
+        return start + timedelta(days=days) if start else None
+
+    def follow_up_from(self, days: int) -> bool:
+        """§9 (v2): a follow-up measurement dated on or after treatment-start + `days`."""
+        day = self.day_after_start(days)
+        return day is not None and any(m.source.day >= day for i in INSTRUMENTS for m in self.follow_ups.get(i, ()))
+
 
 def onset_of(facts: Facts) -> tuple[date | None, tuple[Source, ...]]:
     """The onset day and where it comes from."""
@@ -76,9 +86,14 @@ def timeline(facts: Facts) -> Timeline:
     today = facts.today
     onset, onset_evidence = onset_of(facts)
 
-    # treatment-start: the earliest intake on or after the onset day
+    # treatment-start: the earliest intake on or after the onset day; v2: without an intake in
+    # the episode, the earliest NPRS / PSK Observation of the episode (§0.2)
     start = next((s for s in facts.intakes
                   if s.instant is not None and (onset is None or s.day >= onset)), None)
+    if start is None:
+        observed = [m.source for i in INSTRUMENTS for m in facts.measurements.get(i, ())
+                    if m.source.kind == "observation" and (onset is None or m.source.day >= onset)]
+        start = min(observed, key=lambda s: (s.instant, s.reference)) if observed else None
     start_day = start.day if start else None
 
     baseline: dict[str, Measurement] = {}

@@ -4,7 +4,7 @@
 |---|---|---|---|
 | grade-iv | – | – | none (referral) |
 | grade-iii | – | – | profile-d |
-| undetermined | – | – | undetermined |
+| undetermined (grade III suspected or not assessed) | – | – | undetermined |
 | I / II / I-II | normal | – | profile-a |
 | I / II / I-II | abnormal | false | profile-b |
 | I / II / I-II | abnormal | true | profile-c |
@@ -51,8 +51,8 @@ def classify(grade: Feature, course: Feature, psychosocial: Feature | None, seri
     # §7 row 3: grade undetermined (grade III suspected)
     elif grade.value == "undetermined":
         row, value = 3, "undetermined"
-        nl = "Behandelprofiel nog niet te bepalen: graad III is nog niet bevestigd of uitgesloten."
-        en = "Treatment profile not yet determined: grade III has not been confirmed or excluded."
+        nl = "Behandelprofiel nog niet te bepalen: graad III is nog niet beoordeeld, bevestigd of uitgesloten."
+        en = "Treatment profile not yet determined: grade III has not yet been assessed, confirmed or excluded."
     # §7 row 4: grade I/II, normal course
     elif course.value == "normal":
         row, value = 4, "profile-a"

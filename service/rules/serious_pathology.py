@@ -10,9 +10,17 @@
 
 Clinical red flags are the rf-* input items of the red-flags group (CodeSystem
 property `pathology`), not the derived age flags. A pattern-assessment
-*covers* a flag when it was answered on or after the day the flag arose; an
-answered flag arose before any assessment (always covered); the derived
-`rf-no-improvement-4w` arises on treatment-start + 28 days (§9).
+*covers* a flag when the source of its current answer is dated on or after
+the flag's onset day (v2): the earliest source in which the flag is present
+with no later source in which it is absent (§0 gathers it; re-stating does not
+move it); the derived `rf-no-improvement-4w` dates from the follow-up that
+shows it (§9). A flag that became present after the conclusion reopens the
+assessment [B.1, Bijlage 1 §2]. The screening count leaves out
+`rf-no-improvement-4w` (it cannot be answered at a first intake).
+
+v2 operationalisations: weighty flags (`weighty`) make the GP option
+recommended while unresolved; a myelopathy or CAD flag makes the GP referral
+`stat` (`urgency`).
 
 Components: one per pathology with clinical flags present, listing those
 flags; the age flags (rf-age-over-50, rf-older-age) are appended to a
@@ -27,12 +35,25 @@ from datetime import date
 
 from service.facts.gather import ElementCodes
 from service.facts.model import Fact, Facts, Feature
-from service.rules.common import evidence, feature, fmt_day, labels, listing, paren
+from service.rules.common import evidence, feature, fmt_day, label, labels, listing, paren
 
 CODE = "serious-pathology"
 SUSPECTED, UNRESOLVED, EXCLUDED, NOT_ASSESSED = "suspected", "unresolved", "excluded", "not-assessed"
 RECOGNISABLE = "pattern-recognisable"
 SERIOUS_PATTERNS = ("pattern-serious", "pattern-unrecognisable")
+NO_IMPROVEMENT = "rf-no-improvement-4w"
+# §1 (v2) weighty flags [B.1, tabel 2]: neurological flags alone; fever with an infection risk
+# or night sweats; trauma at 65 or over (the age context flag); a history of cancer with weight
+# loss or no improvement after four weeks
+NEUROLOGICAL = frozenset({"rf-widespread-neuro", "rf-bowel-bladder", "rf-diplopia", "rf-limb-weakness",
+                          "rf-pupil-changes"})
+WEIGHTY_PAIRS = (
+    ("rf-fever", ("rf-infection-risk", "rf-night-sweats")),
+    ("rf-trauma-history", ("rf-older-age",)),
+    ("rf-cancer-history", ("rf-weight-loss", NO_IMPROVEMENT)),
+)
+# §1 (v2) urgency: myelopathy and cervical arterial dysfunction need same-day contact
+SAME_DAY_PATHOLOGIES = frozenset({"pathology-myelopathy", "pathology-cad"})
 
 # Short names of the pathologies of tabel 2 (nl, en).
 PATHOLOGY_NAMES = {
@@ -49,19 +70,53 @@ def rule(row: int) -> str:
     return f"decision-logic §1 row {row} [B.1, tabel 2]"
 
 
-def arose(flag: Fact) -> date | None:
-    """The day a flag arose; None = before any assessment (an answered flag)."""
-    if flag.code == "rf-no-improvement-4w" and flag.source.kind == "derived":
+def arose(flag: Fact, facts: Facts) -> date | None:
+    """The flag's onset day (§1 v2): the derived rf-no-improvement-4w dates from the follow-up
+    that shows it; any other flag from the earliest source in which it is present with no
+    later source in which it is absent (gathered in §0). None: no dated source."""
+    if flag.code == NO_IMPROVEMENT and flag.source.kind == "derived":
         return flag.source.day
-    return None
+    return facts.flag_onsets.get(flag.code, flag.source.day)
 
 
-def covers(pattern: Fact | None, flag: Fact) -> bool:
-    """pattern-recognisable answered on or after the day the flag arose."""
+def covers(pattern: Fact | None, flag: Fact, facts: Facts) -> bool:
+    """pattern-recognisable whose source is dated on or after the flag's onset day (v2: a flag
+    that became present on a later day than the conclusion reopens the assessment)."""
     if pattern is None or pattern.value != RECOGNISABLE:
         return False
-    day = arose(flag)
-    return day is None or (pattern.source.day is not None and pattern.source.day >= day)
+    day = arose(flag, facts)
+    if day is None:  # an undated flag loses against every dated source
+        return True
+    return pattern.source.day is not None and pattern.source.day >= day
+
+
+def open_flags(facts: Facts, codes: ElementCodes) -> list[str]:
+    """The clinical red flags present and not covered by the pattern conclusion."""
+    pattern = facts.fact("pattern-assessment")
+    return [f for f in codes.red_flags if facts.present(f) and not covers(pattern, facts.fact(f), facts)]
+
+
+def weighty(facts: Facts, open_: list[str]) -> bool:
+    """§1 (v2) weighty flags: the GP option is recommended while unresolved. A pair is weighty as a
+    whole when both are present and at least one of the two is open."""
+    if any(f in NEUROLOGICAL for f in open_):
+        return True
+    for first, partners in WEIGHTY_PAIRS:
+        for partner in partners:
+            if facts.present(first) and facts.present(partner) and (first in open_ or partner in open_):
+                return True
+    return False
+
+
+def urgency(facts: Facts, codes: ElementCodes) -> str:
+    """§1 (v2): `stat` (same day) with a myelopathy or CAD flag present, `urgent` otherwise."""
+    stat = any(facts.present(f) and set(paths) & SAME_DAY_PATHOLOGIES for f, paths in codes.red_flags.items())
+    return "stat" if stat else "urgent"
+
+
+def screening_items(codes: ElementCodes) -> list[str]:
+    """§1 (v2): the red-flag items a first intake can answer (not rf-no-improvement-4w)."""
+    return [f for f in codes.red_flags if f != NO_IMPROVEMENT]
 
 
 def components(present: list[str], facts: Facts, codes: ElementCodes) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -113,27 +168,23 @@ def classify(facts: Facts, codes: ElementCodes) -> Feature:
         return feature(CODE, SUSPECTED, rule(1), nl, en, ev, components=comps)
 
     if present:
-        uncovered = [f for f in flag_facts if not covers(pattern, f)]
+        uncovered = [f for f in flag_facts if not covers(pattern, f, facts)]
         ev = evidence(flag_facts, pattern, context_facts)
         # §1 row 2: a clinical red flag not covered by pattern-recognisable
         if uncovered:
-            late = [f for f in uncovered if arose(f) is not None]
-            answered_flags = [f for f in flag_facts if arose(f) is None]
-            nl = (f"Ernstige pathologie nog niet uitgesloten: rode vlaggen voor "
-                  f"{per_pathology(comps, 'nl', codes)}{paren(answered_flags, 'nl')}")
-            en = (f"Serious pathology not yet excluded: red flags for "
-                  f"{per_pathology(comps, 'en', codes)}{paren(answered_flags, 'en')}")
-            if pattern is not None and late:
-                day = arose(late[0])
+            nl = f"Ernstige pathologie nog niet uitgesloten: rode vlaggen voor {per_pathology(comps, 'nl', codes)}"
+            en = f"Serious pathology not yet excluded: red flags for {per_pathology(comps, 'en', codes)}"
+            if pattern is not None and pattern.value == RECOGNISABLE:
+                late = [f for f in uncovered if arose(f, facts) is not None]
+                since_nl = listing([f"{label(f.code, 'nl', codes)} (sinds {fmt_day(arose(f, facts), 'nl')})" for f in late], "nl")
+                since_en = listing([f"{label(f.code, 'en', codes)} (since {fmt_day(arose(f, facts), 'en')})" for f in late], "en")
                 nl += (f". De conclusie 'herkenbaar klachtenpatroon' van {fmt_day(pattern.source.day, 'nl')} "
-                       f"dateert van vóór {fmt_day(day, 'nl')}, vier weken na de start van de behandeling, en de "
-                       f"metingen sindsdien tonen geen verbetering. Beoordeel het klachtenpatroon opnieuw")
+                       f"dateert van vóór {since_nl}. Beoordeel het klachtenpatroon opnieuw")
                 en += (f". The conclusion 'recognisable pattern' of {fmt_day(pattern.source.day, 'en')} "
-                       f"predates {fmt_day(day, 'en')}, four weeks after the start of treatment, and the "
-                       f"measurements since show no improvement. Assess the complaint pattern again")
+                       f"predates {since_en}. Assess the complaint pattern again")
             else:
-                nl += ", zonder conclusie over het klachtenpatroon. Beoordeel het klachtenpatroon"
-                en += ", without a conclusion on the complaint pattern. Assess the complaint pattern"
+                nl += f"{paren(flag_facts, 'nl')}, zonder conclusie over het klachtenpatroon. Beoordeel het klachtenpatroon"
+                en += f"{paren(flag_facts, 'en')}, without a conclusion on the complaint pattern. Assess the complaint pattern"
             nl += "; tot dan is het behandelprofiel voorlopig."
             en += "; until then the treatment profile is preliminary."
             return feature(CODE, UNRESOLVED, rule(2), nl, en, ev, components=comps)
@@ -147,9 +198,10 @@ def classify(facts: Facts, codes: ElementCodes) -> Feature:
         return feature(CODE, EXCLUDED, rule(3), nl, en, ev, components=comps)
 
     age_context = [c for c in codes.context_flags if facts.present(c)]
-    answered = [facts.fact(f) for f in clinical_flags if facts.answered(f)]
+    screening = screening_items(codes)  # v2: without rf-no-improvement-4w
+    answered = [facts.fact(f) for f in screening if facts.answered(f)]
     # §1 row 4: no clinical red flag, and pattern-recognisable or a complete screening
-    if (pattern is not None and pattern.value == RECOGNISABLE) or len(answered) == len(clinical_flags):
+    if (pattern is not None and pattern.value == RECOGNISABLE) or len(answered) == len(screening):
         if pattern is not None and pattern.value == RECOGNISABLE:
             ev = evidence(pattern, answered)
             nl = (f"Ernstige pathologie uitgesloten: geen rode vlaggen aanwezig en het klachtenpatroon is "
@@ -168,10 +220,10 @@ def classify(facts: Facts, codes: ElementCodes) -> Feature:
 
     # §1 row 5: screening incomplete
     ev = evidence(answered)
-    nl = (f"Graad IV nog niet uitgesloten: {len(answered)} van de {len(clinical_flags)} rode vlaggen "
+    nl = (f"Graad IV nog niet uitgesloten: {len(answered)} van de {len(screening)} rode vlaggen "
           f"uitgevraagd en geen conclusie over het klachtenpatroon{paren(ev, 'nl')}. Vraag de rode vlaggen uit "
           f"(tabel 2); tot dan is het behandelprofiel voorlopig.")
-    en = (f"Grade IV not yet excluded: {len(answered)} of the {len(clinical_flags)} red flags asked and no "
+    en = (f"Grade IV not yet excluded: {len(answered)} of the {len(screening)} red flags asked and no "
           f"conclusion on the complaint pattern{paren(ev, 'en')}. Screen the red flags (table 2); until then "
           f"the treatment profile is preliminary.")
     return feature(CODE, NOT_ASSESSED, rule(5), nl, en, ev)
