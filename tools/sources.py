@@ -108,7 +108,13 @@ class Sources:
 
     @cached_property
     def plans(self) -> dict:
-        return _load_yaml(self.knowledge_dir / "plan-definitions.yaml")
+        data = _load_yaml(self.knowledge_dir / "plan-definitions.yaml")
+        for plan in data["plan_definitions"]:  # `variant:` → the description of that advice variant
+            for section in plan["sections"]:
+                for action in section["actions"]:
+                    if "variant" in action and "description" not in action:
+                        action["description"] = self.advice_variant_text(action["code"], action["variant"])
+        return data
 
     @cached_property
     def self_check(self) -> dict:
@@ -184,6 +190,13 @@ class Sources:
     def self_check_advice(self) -> dict[str, dict]:
         """The advice texts of knowledge/self-check.yaml by code (advice-gp, ...)."""
         return {a["code"]: a for a in self.self_check["advice"]}
+
+    def advice_variant_text(self, code: str, variant: str) -> dict[str, str]:
+        """The Dutch/English text of a self-check advice variant (knowledge/self-check.yaml `variants`)."""
+        variants = self.self_check_advice[code].get("variants", {})
+        if variant not in variants:
+            raise ValueError(f"knowledge/self-check.yaml: {code} has no variant {variant!r}")
+        return {lang: "\n\n".join(variants[variant]["text"][lang]) for lang in ("nl", "en")}
 
     # -- action titles (knowledge/plan-definitions.yaml) -------------------
     @cached_property
