@@ -60,7 +60,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import HOOK_INSTANCE_MARKER, LoadResult, TokenPool, generate_key, run_load  # noqa: E402
+from bench.load import HOOK_INSTANCE_MARKER, TOKEN_LIFETIME, LoadResult, TokenPool, generate_key, run_load  # noqa: E402
 from service.cds_hooks.discovery import PREFETCH_KEYS  # noqa: E402
 from service.facts.model import AMSTERDAM  # noqa: E402
 from tools.case_bundles import build_case_bundle  # noqa: E402
@@ -292,7 +292,9 @@ class Server:
         db = database_url or f"sqlite:///{folder / f'bench-w{workers}-{self.port}.db'}"
         self.env = {**os.environ, "NEKPIJN_AUTH": "jwt", "NEKPIJN_TRUSTED_ISSUERS_FILE": str(issuers),
                     "NEKPIJN_DATABASE_URL": db, "NEKPIJN_AUDIENCES": AUDIENCE, "NEKPIJN_BENCH_FLOOR": "1",
-                    "NEKPIJN_LOG_LEVEL": log_level, "NEKPIJN_MAX_BODY_BYTES": "5000000"}
+                    "NEKPIJN_LOG_LEVEL": log_level, "NEKPIJN_MAX_BODY_BYTES": "5000000",
+                    # the load generator signs its tokens before the run (bench/load.py TOKEN_LIFETIME)
+                    "NEKPIJN_MAX_TOKEN_LIFETIME": str(TOKEN_LIFETIME)}
         self.log_path = folder / f"server-w{workers}-{self.port}.log"
         self.proc: subprocess.Popen | None = None
         self.startup: dict = {}

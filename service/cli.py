@@ -42,8 +42,17 @@ def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=False,  # uvicorn's access log includes the query string
         server_header=False,
+        **proxy_options(settings),
     )
     return 0
+
+
+def proxy_options(settings: Settings) -> dict:
+    """X-Forwarded-* only from the configured reverse proxies (uvicorn trusts 127.0.0.1 by
+    default, so any local client could move the scheme, and with it the expected JWT `aud`)."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(settings.trusted_proxies)}
 
 
 Register = Callable[[argparse._SubParsersAction, Settings], None]

@@ -52,6 +52,11 @@ class Settings:
     audiences: tuple[str, ...] = ()
     # CORS: allowed origins ("*" for any); empty: no CORS headers
     cors_origins: tuple[str, ...] = ()
+    # addresses of reverse proxies whose X-Forwarded-For / -Proto headers are trusted; empty: none
+    # (the expected JWT `aud` is then never moved by a forwarded header)
+    trusted_proxies: tuple[str, ...] = ()
+    # longest accepted JWT lifetime (exp - iat) in seconds; CDS Hooks clients issue 5-minute tokens
+    max_token_lifetime: int = 300
     # request body limit in bytes (413 beyond it)
     max_body_bytes: int = 5_000_000
     # -- FHIR fetch when prefetch is missing (seconds) --------------------------
@@ -108,7 +113,9 @@ class Settings:
             trust_sandbox=(get("TRUST_SANDBOX") or "").lower() in ("1", "true", "yes"),
             audiences=listing("AUDIENCES"),
             cors_origins=listing("CORS_ORIGINS"),
+            trusted_proxies=listing("TRUSTED_PROXIES"),
             max_body_bytes=number("MAX_BODY_BYTES", cls.max_body_bytes, int),
+            max_token_lifetime=number("MAX_TOKEN_LIFETIME", cls.max_token_lifetime, int),
             fetch_timeout=number("FETCH_TIMEOUT", cls.fetch_timeout),
             fetch_budget=number("FETCH_BUDGET", cls.fetch_budget),
             fetch_max_pages=number("FETCH_MAX_PAGES", cls.fetch_max_pages, int),

@@ -115,3 +115,47 @@ def test_settings_from_env() -> None:
     assert (settings.host, settings.port) == ("0.0.0.0", 9000)
     assert settings.knowledge_dir == Path("/srv/kb")
     assert settings.base_url == "https://cds.example.org"
+
+
+def _serve(tmp_path: Path, env: dict) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    log = (tmp_path / "server.log").open("w+")
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+                            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            return proc, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"server did not come up:\n{(tmp_path / 'server.log').read_text()}")
+
+
+@pytest.mark.parametrize("trusted, forged_accepted", [("", False), ("127.0.0.1", True)])
+def test_forwarded_headers_are_trusted_only_from_configured_proxies(tmp_path: Path, trusted, forged_accepted):
+    """A local client's X-Forwarded-Proto must not move the expected `aud` (issue 14)."""
+    from hooks_support import Signer
+
+    signer = Signer.create(tmp_path)
+    env = {"NEKPIJN_AUTH": "jwt", "NEKPIJN_TRUSTED_ISSUERS_FILE": str(signer.issuers_file),
+           "NEKPIJN_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}", "NEKPIJN_TRUSTED_PROXIES": trusted}
+    proc, base = _serve(tmp_path, env)
+    try:
+        host = base.removeprefix("http://")
+        forged = {**signer.headers(f"https://{host}/cds-services"), "X-Forwarded-Proto": "https"}
+        honest = signer.headers(f"http://{host}/cds-services")
+        assert httpx.get(f"{base}/cds-services", headers=honest, timeout=5).status_code == 200
+        assert httpx.get(f"{base}/cds-services", headers=forged, timeout=5).status_code == (200 if forged_accepted else 401)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_proxy_options_default_to_no_forwarded_headers():
+    from service.cli import proxy_options
+
+    assert proxy_options(Settings()) == {"proxy_headers": False, "forwarded_allow_ips": ""}
+    assert proxy_options(Settings(trusted_proxies=("10.0.0.5",)))["forwarded_allow_ips"] == "10.0.0.5"

@@ -667,3 +667,66 @@ def test_logs_never_contain_token_or_claims(client, keys, caplog):
             assert part not in text
     for secret in ("client-app-7", "praktijk-42", "secret-123"):
         assert secret not in text
+
+
+# -- hardening: numeric claims, lifetime, one Authorization header, nosniff ----------------
+
+
+def raw_token(private_key, payload_json: str, kid: str = "ec-1") -> str:
+    """A token whose payload is the exact JSON text given (e.g. the literal 1e999)."""
+    return jwt.PyJWS().encode(payload_json.encode(), private_key, algorithm="ES384", headers={"kid": kid})
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999", "1e20", "-1e20", "-1", "1.5"])
+def test_numeric_claims_must_be_finite_whole_seconds_in_range(client, keys, claim, value):
+    now = int(time.time())
+    claims = {"iss": ISS, "aud": AUD, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
+    text = json.dumps(claims).replace(f'"{claim}": {claims[claim]}', f'"{claim}": {value}')
+    assert value in text
+    r = call(client, raw_token(keys["ec"], text))
+    assert reason(r) == "Authentication failed: missing or invalid claim"
+
+
+def test_a_nan_exp_never_passes_the_expiry_checks(client, keys):
+    # NaN compares false with everything: before, `now > NaN + leeway` let it through
+    assert reason(call(client, make_token(keys["ec"], exp=float("nan")))) == \
+        "Authentication failed: missing or invalid claim"
+
+
+def test_whole_seconds_written_as_floats_are_accepted(client, keys):
+    now = int(time.time())
+    assert call(client, make_token(keys["ec"], exp=float(now + 300), iat=float(now))).status_code == 200
+
+
+def test_a_token_valid_for_ten_years_is_refused(client, keys):
+    now = int(time.time())
+    r = call(client, make_token(keys["ec"], iat=now, exp=now + 10 * 365 * 86400))
+    assert reason(r) == "Authentication failed: token lifetime too long"
+    assert call(client, make_token(keys["ec"], iat=now, exp=now + 300)).status_code == 200
+    assert reason(call(client, make_token(keys["ec"], iat=now, exp=now + 301))) == \
+        "Authentication failed: token lifetime too long"
+
+
+def test_the_maximum_lifetime_is_configurable(settings, keys):
+    now = int(time.time())
+    longer = Settings(**{**settings.__dict__, "max_token_lifetime": 3600})
+    with TestClient(build_app(longer)) as c:
+        assert call(c, make_token(keys["ec"], iat=now, exp=now + 3600)).status_code == 200
+    assert Settings.from_env({"NEKPIJN_MAX_TOKEN_LIFETIME": "900"}).max_token_lifetime == 900
+
+
+def test_two_authorization_headers_are_refused(client, keys):
+    good = make_token(keys["ec"])
+    headers = [("authorization", f"Bearer {good}"), ("authorization", "Bearer garbage"),
+               ("content-type", "application/json")]
+    r = client.post(SERVICE, content=b'{"hook": "patient-view"}', headers=headers)
+    assert reason(r) == "Authentication failed: more than one authorization header"
+
+
+def test_every_response_carries_nosniff(client, keys):
+    assert client.get("/health").headers["x-content-type-options"] == "nosniff"
+    assert call(client, make_token(keys["ec"])).headers["x-content-type-options"] == "nosniff"
+    assert client.get("/cds-services").headers["x-content-type-options"] == "nosniff"  # 401
+    too_big = client.post(SERVICE, content=b"x" * (LIMIT + 1), headers={"Content-Type": "application/json"})
+    assert too_big.status_code == 413 and too_big.headers["x-content-type-options"] == "nosniff"

@@ -10,7 +10,11 @@
    algorithm (EC P-384 / RSA >= 2048 bits);
 3. the signature;
 4. ``exp`` (required, in the future), ``iat`` (required, not in the future),
-   ``nbf`` (if present), each with :data:`LEEWAY` seconds of clock skew;
+   ``nbf`` (if present), each with :data:`LEEWAY` seconds of clock skew; each
+   a finite whole number of seconds between 1970 and 9999 (NaN, ±Infinity,
+   1e999 or ±1e20 are refused, never a 500); ``exp − iat`` at most
+   ``settings.max_token_lifetime`` seconds (default 300, as CDS Hooks clients
+   issue them), so that no jti is kept for years;
 5. ``aud`` names one of the audience candidates (the endpoint URL being
    called or a configured audience), comparing URLs without a trailing slash;
 6. ``jti`` (required) has not been seen before for this issuer. This comes
@@ -20,6 +24,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,6 +43,7 @@ from service.security.errors import (
     ISSUED_IN_FUTURE,
     MALFORMED_TOKEN,
     MISSING_CLAIM,
+    LIFETIME_TOO_LONG,
     MISSING_KID,
     NOT_YET_VALID,
     REPLAYED,
@@ -51,6 +57,8 @@ LEEWAY = 60                # seconds of clock skew tolerated on exp, iat and nbf
 MAX_TOKEN_LENGTH = 16_384  # characters; longer bearer strings are refused unparsed
 MAX_JTI_LENGTH = 255
 MIN_RSA_BITS = 2048
+MAX_NUMERIC_DATE = 253_402_300_799  # 9999-12-31T23:59:59Z: beyond it datetime cannot represent the claim
+DEFAULT_MAX_LIFETIME = 300          # seconds between iat and exp
 
 __all__ = ["ALLOWED_ALGORITHMS", "AuthError", "Claims", "ReplayCache", "Verifier"]
 
@@ -107,10 +115,17 @@ def normalize_url(url: str) -> str:
     return f"{scheme}://{host}{path}{query}"
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+def _numeric_date(value: object) -> int | None:
+    """A JWT NumericDate we accept: a finite whole number of seconds in 0..9999-12-31."""
+    if isinstance(value, bool):
         return None
-    return float(value)
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            return None
+        value = int(value)
+    if not isinstance(value, int) or not 0 <= value <= MAX_NUMERIC_DATE:
+        return None
+    return value
 
 
 def _optional_str(claims: dict, name: str) -> str | None:
@@ -157,6 +172,7 @@ class Verifier:
         self.replay = replay
         self.issuers = issuers if issuers is not None else TrustedIssuers.from_settings(settings)
         self.clock = clock
+        self.max_lifetime = getattr(settings, "max_token_lifetime", DEFAULT_MAX_LIFETIME)
         self._jws = jwt.PyJWS()
 
     def verify(self, token: str, audience_candidates: Iterable[str]) -> Claims:
@@ -201,9 +217,11 @@ class Verifier:
             raise AuthError(MALFORMED_TOKEN) from None
 
         now = self.clock()
-        exp, iat, nbf = (_number(claims.get(n)) for n in ("exp", "iat", "nbf"))
+        exp, iat, nbf = (_numeric_date(claims.get(n)) for n in ("exp", "iat", "nbf"))
         if exp is None or iat is None or ("nbf" in claims and nbf is None):
             raise AuthError(MISSING_CLAIM)
+        if exp - iat > self.max_lifetime:
+            raise AuthError(LIFETIME_TOO_LONG)
         if now > exp + LEEWAY:
             raise AuthError(EXPIRED)
         if iat > now + LEEWAY:

@@ -2,7 +2,7 @@
 
 :func:`install_security` adds them so that they run in this order::
 
-    CORS  ->  body limit  ->  authentication  ->  (the app)
+    nosniff  ->  CORS  ->  body limit  ->  authentication  ->  (the app)
 
 CORS is outermost so that every response, 401 and 413 included, carries the
 CORS headers a browser needs to read it. The body limit comes before
@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.fhir_api.outcome import outcome_response
-from service.security.errors import MISSING_TOKEN, AuthError
+from service.security.errors import DUPLICATE_AUTHORIZATION, MISSING_TOKEN, AuthError
 from service.security.jwt_auth import ReplayCache, Verifier
 from service.self_check_page.public import is_public as self_check_page_public
 
@@ -232,7 +232,10 @@ def audience_candidates(scope: Scope, base_url: str | None, audiences: Iterable[
 
 
 def _bearer(scope: Scope) -> str | None:
-    value = Headers(scope=scope).get("authorization")
+    values = Headers(scope=scope).getlist("authorization")
+    if len(values) > 1:  # which one would a proxy, the app or a log have used? refuse
+        raise AuthError(DUPLICATE_AUTHORIZATION)
+    value = values[0] if values else None
     if not value:
         return None
     scheme, _, token = value.strip().partition(" ")
@@ -310,6 +313,29 @@ class AuthMiddleware:
         await response(scope, receive, send)
 
 
+# -- response headers ------------------------------------------------------------
+
+
+class NoSniffMiddleware:
+    """``X-Content-Type-Options: nosniff`` on every response: a browser must never
+    guess another type for a JSON (FHIR, CDS Hooks) answer or an error body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Content-Type-Options"] = "nosniff"
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)
+
+
 # -- installation ----------------------------------------------------------------
 
 
@@ -337,5 +363,6 @@ def install_security(app, settings, replay: ReplayCache | None, *, verifier: Ver
     app.add_middleware(AuthMiddleware, settings=settings, verifier=verifier)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, origins=settings.cors_origins)
+    app.add_middleware(NoSniffMiddleware)
     return verifier
 
