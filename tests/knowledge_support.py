@@ -24,6 +24,10 @@ NON_CODES = {
     "outputs.md", "patient-view", "practitioner", "preliminary", "priority", "recommendations.yaml",
     "resource", "self-check.md", "source", "status", "subject", "title", "translation",
     "treatment-start", "uuid", "warning",
+    # v2: FHIR element paths and codes, catalogue and data-dictionary keys, CDS service ids, Python
+    "completed", "due", "effective", "history", "len", "payload", "proposal", "recipient", "required",
+    "restriction.period.end", "source.topic", "stat", "text", "urgent", "patient-information",
+    "nekpijn-behandelprofiel-encounter-start", "nekpijn-orders-select", "nekpijn-orders-sign",
 }
 
 

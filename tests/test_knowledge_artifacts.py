@@ -188,7 +188,21 @@ def test_conceptmap_maps_every_verified_snomed_code():
             expected.add((e.code, ref.split("|")[1]))
     for p in SRC.pathologies:
         expected.add((p["code"], p["snomed"].split("|")[0] if p["snomed"] else None))
+    for code, refs in SRC.local_codes["imaging_snomed"].items():  # §11 (v2): neck imaging procedures
+        expected.update((code, ref.split("|")[0]) for ref in refs)
     assert mapped == expected
+
+
+def test_neck_imaging_procedures_map_narrower_to_the_local_imaging_codes():
+    """§11 (v2): a SNOMED CT imaging procedure of the neck finds its local int-imaging-* code."""
+    cm = artifact("ConceptMap", "nekpijn-to-snomed")
+    group = next(g for g in cm["group"] if g["target"] == SNOMED)
+    narrower = {(el["code"], t["code"]) for el in group["element"] for t in el["target"] if t["equivalence"] == "narrower"}
+    assert {("int-imaging-mri", "571891000119109"), ("int-imaging-ct", "241578008"),
+            ("int-imaging-xray", "712970008"), ("int-imaging-ultrasound", "431623007")} <= narrower
+    assert set(SRC.local_codes["imaging_snomed"]) == {e.code for e in SRC.interventions if e.raw.get("imaging")}
+    imaging = _members(artifact("ValueSet", "imaging"))
+    assert {(SNOMED, "60443006"), (SNOMED, "169068008")} <= imaging
 
 
 # -- Questionnaire ----------------------------------------------------------------
@@ -231,6 +245,13 @@ def test_questionnaire_items_are_complete():
             assert {(c["system"], c["code"]) for c in contained["expansion"]["contains"]} == _members(published)
     items = {i["linkId"]: i for i, _ in _items(q["item"])}
     assert items["onset-date"]["required"] is True and items["onset-date"]["type"] == "date"
+    # v2 (§2): the CRS symptom and sign items are required yes/no questions; rotation is not
+    required = {e.code for e in SRC.elements if e.raw.get("required")}
+    assert {"crs-arm-sensory", "crs-reduced-strength", "crs-radiating-arm-pain", "crs-reduced-reflexes",
+            "crs-muscle-weakness", "crs-sensibility-disorder"} <= required
+    for code in required:
+        assert items[code]["required"] is True, code
+    assert "required" not in items["crs-limited-rotation"]
     assert items["sick-leave"]["enableWhen"] == [{"question": "work-related", "operator": "=", "answerBoolean": True}]
     assert items["sick-leave-weeks"]["enableWhen"] == [{"question": "sick-leave", "operator": "=", "answerBoolean": True}]
     assert items["test-spurling"]["answerValueSet"] == "#test-result"
@@ -289,21 +310,73 @@ def _actions(plan):
             yield section, action
 
 
+# the one recommendation with a second action: §9 (v2), the §1 GP referral in the place of
+# rec-stop-contact-gp, with its own text (the treatment ends, the red flag, the consent)
+IN_PLACE_OF_STOP = "rec-refer-gp-serious-pathology"
+
+
 def test_behandelprofiel_has_one_action_per_recommendation():
     plan = artifact("PlanDefinition", "nekpijn-behandelprofiel")
     codes = [a["code"][0]["coding"][0]["code"] for _, a in _actions(plan)]
-    assert sorted(codes) == sorted(r["code"] for r in SRC.recommendations)
+    assert sorted(codes) == sorted([r["code"] for r in SRC.recommendations] + [IN_PLACE_OF_STOP])
     for section, action in _actions(plan):
         rec = SRC.recommendation_by_code[action["code"][0]["coding"][0]["code"]]
         assert section["code"][0]["coding"][0]["code"] == rec["section"]
-        assert action["description"] == rec["nl"] and english(action, "description") == rec["en"]
+        if action["description"] != rec["nl"]:
+            assert rec["code"] == IN_PLACE_OF_STOP
+            assert "na akkoord van de patiënt" in action["description"] and "rode vlag" in action["description"]
+            assert "consent" in english(action, "description")
+        else:
+            assert english(action, "description") == rec["en"]
+
+
+def test_due_moments_and_priorities_are_dynamic_values():
+    """v2: due moments on the RequestGroup action and the request's own date; case priorities."""
+    plan = artifact("PlanDefinition", "nekpijn-behandelprofiel")
+    paths = {}
+    for _, action in _actions(plan):
+        code = action["code"][0]["coding"][0]["code"]
+        paths.setdefault(code, set()).update(d["path"] for d in action.get("dynamicValue", []))
+    assert {"%action.timingDateTime", "restriction.period.end"} <= paths["rec-measure-week-4"]
+    assert {"%action.timingDateTime", "occurrenceDateTime"} <= paths["rec-evaluate-end"]
+    for code in ("rec-refer-gp-serious-pathology", "rec-refer-back-gp"):
+        assert {"%action.priority", "priority"} <= paths[code]
+    dated = {c for c, p in paths.items() if "%action.timingDateTime" in p}
+    assert dated == {r["code"] for r in SRC.recommendations if r.get("due")}
 
 
 def test_orders_plan_covers_the_order_checks():
     plan = artifact("PlanDefinition", "nekpijn-orders")
     codes = {a["code"][0]["coding"][0]["code"] for _, a in _actions(plan)}
     assert codes == {"dis-dry-needling", "dis-electrotherapy", "dis-ultrasound-shockwave", "dis-laser", "dis-imaging",
-                     "chk-collar-trauma", "chk-collar", "chk-manipulation", "chk-high-cervical-manipulation"}
+                     "rec-refer-gp-serious-pathology"} | {c["code"] for c in SRC.order_checks}
+    assert {c["code"] for c in SRC.order_checks} == {
+        "chk-no-additional-therapy", "chk-imaging-assess-flags", "chk-grade-iv-not-excluded", "chk-collar-trauma",
+        "chk-collar-not-grade-iii", "chk-collar", "chk-manipulation-cad", "chk-manipulation",
+        "chk-high-cervical-manipulation"}
+
+
+def _variable(plan_id: str, name: str) -> str:
+    plan = artifact("PlanDefinition", plan_id)
+    return next(e["valueExpression"]["expression"] for e in plan["extension"] if e["valueExpression"]["name"] == name)
+
+
+def test_orders_plan_lists_follow_the_data_dictionary():
+    """The discouraged interventions and the CAD flags the order checks name are the data dictionary's."""
+    discouraged = set(re.findall(r"'(int-[a-z-]+)'", _variable("nekpijn-orders", "discouragedTherapy")))
+    assert discouraged == {e.code for e in SRC.interventions if e.raw.get("discouraged")}
+    cad = set(re.findall(r"'(rf-[a-z0-9-]+)'", _variable("nekpijn-orders", "cadFlags")))
+    assert cad == {e.code for e in SRC.clinical_red_flags if "pathology-cad" in e.raw.get("pathologies", [])}
+
+
+def test_history_flags_carry_the_history_property():
+    """decision-logic §0 (v2): the rules read `history` from the CodeSystem."""
+    codes = local_codes()
+    flagged = {c for c, concept in codes.items()
+               if {"code": "history", "valueBoolean": True} in concept.get("property", [])}
+    assert flagged == {"rf-cancer-history", "rf-trauma-history", "rf-corticosteroids", "rf-osteoporosis",
+                       "rf-infection-risk"}
+    assert flagged == {e.code for e in SRC.elements if e.raw.get("history")}
 
 
 @pytest.mark.parametrize("plan_id, triggers", [
@@ -357,7 +430,7 @@ def test_conditions_use_only_declared_variables(plan_id):
     plan = artifact("PlanDefinition", plan_id)
     declared = {"case"} | {e["valueExpression"]["name"] for e in plan["extension"]}
     for expr in _expressions(plan):
-        used = set(re.findall(r"%([A-Za-z]+)", expr))
+        used = set(re.findall(r"%([A-Za-z][A-Za-z0-9]*)", expr))
         assert used <= declared, f"{expr}: undeclared {used - declared}"
 
 

@@ -43,6 +43,7 @@ AD_KIND = {
     "therapy": "ServiceRequest", "consider": "ServiceRequest", "discouraged": "ServiceRequest",
     "referral": "ServiceRequest", "prompt": "Task", "order-check": "CommunicationRequest",
     "self-check-advice": "CommunicationRequest",  # addressed to the patient (no participant)
+    "patient-information": "CommunicationRequest",  # addressed to the patient (no participant), v2
 }
 
 
@@ -106,11 +107,12 @@ PROPERTIES = [
     ("data-type", None, "code", "Data-dictionary type of an input element (boolean, date, integer, decimal, string, choice, test, observation-only)"),
     ("pathology", None, "code", "Serious pathology (grade IV) a red flag may point to (decision-logic §1, tabel 2)"),
     ("psychosocial", None, "boolean", "The prognostic factor counts as psychosocial (tabel 1)"),
+    ("history", None, "boolean", "A red flag that describes the person, not the episode: read across episodes (decision-logic §0, v2)"),
     ("crs-kind", None, "code", "Cervical radicular syndrome item kind: symptom, sign or follow-up (tabel 3)"),
     ("test-role", None, "code", "Role of a clinical test: inclusion or exclusion of grade III (B.2)"),
     ("discouraged", None, "boolean", "The intervention is discouraged by the guideline for neck pain (C.2)"),
     ("imaging", None, "boolean", "The intervention is imaging (B.4)"),
-    ("recommendation-kind", None, "code", "Kind of a recommendation: advice, therapy, consider, discouraged, referral, consult, prompt, closure, order-check"),
+    ("recommendation-kind", None, "code", "Kind of a recommendation: advice, therapy, consider, discouraged, referral, consult, prompt, closure, patient-information, order-check"),
     ("guideline", None, "string", "Guideline section(s) the code rests on"),
 ]
 
@@ -145,6 +147,8 @@ def build_concepts(src: Sources) -> list[Concept]:
                 c.prop("pathology", "code", pathology)
             if "psychosocial" in item:
                 c.prop("psychosocial", "boolean", item["psychosocial"])
+            if item.get("history"):
+                c.prop("history", "boolean", True)
             if "kind" in item:
                 c.prop("crs-kind", "code", item["kind"])
             if "role" in item:
@@ -347,15 +351,17 @@ def valueset_specs(src: Sources) -> list[dict]:
     interventions = src.interventions
     specs.append(dict(id="interventions", title="Interventions",
                       desc="Intervention codes for ServiceRequest / Procedure.code, local and verified SNOMED CT.",
-                      concepts=local(e.code for e in interventions) + snomed_of(interventions)))
+                      concepts=local(e.code for e in interventions) + snomed_of(interventions) + imaging_snomed(src)))
     disc = [e for e in interventions if e.raw.get("discouraged")]
     specs.append(dict(id="discouraged-therapies", title="Discouraged therapies",
                       desc="Therapies the guideline discourages for neck pain (C.2; decision-logic §11).",
                       concepts=local(e.code for e in disc) + snomed_of(disc)))
     imaging = [e for e in interventions if e.raw.get("imaging")]
     specs.append(dict(id="imaging", title="Imaging",
-                      desc="Imaging orders the guideline advises against (B.4); a ServiceRequest.category SNOMED CT 363679005 Imaging also counts.",
-                      concepts=local(e.code for e in imaging) + [(SNOMED, "363679005", "Imaging")]))
+                      desc="Imaging orders the guideline advises against (B.4): the local imaging codes and the verified "
+                           "SNOMED CT imaging procedures of the neck; a ServiceRequest.category SNOMED CT 363679005 Imaging "
+                           "and a CPT code 70010-79999 also count (decision-logic §11).",
+                      concepts=local(e.code for e in imaging) + imaging_snomed(src) + [(SNOMED, "363679005", "Imaging")]))
     conditions = re.findall(r"(\d{6,})\s*\|([^|]+)\|", src.dictionary["context"]["condition"])
     specs.append(dict(id="neck-pain-conditions", title="Neck pain conditions",
                       desc="Condition codes that mark a neck pain episode (data dictionary, context).",
@@ -386,6 +392,15 @@ def valueset_specs(src: Sources) -> list[dict]:
                       desc="UZI role codes (Nictiz zib2020) used as performerType / recipient role.",
                       concepts=[("http://fhir.nl/fhir/NamingSystem/uzi-rolcode", r["code"], r["display"]) for r in src.uzi_roles.values()]))
     return specs
+
+
+def imaging_snomed(src: Sources, local_code: str | None = None) -> list[tuple[str, str, str | None]]:
+    """The verified SNOMED CT imaging procedures of the neck (knowledge/local-codes.yaml, §11 v2)."""
+    out = []
+    for code, refs in src.local_codes.get("imaging_snomed", {}).items():
+        if local_code in (None, code):
+            out += [split_code(ref) for ref in refs]
+    return out
 
 
 def valuesets_fsh(src: Sources) -> str:
@@ -455,6 +470,9 @@ def conceptmap_fsh(src: Sources) -> str:
             else:
                 targets.append((code, display, "equivalent", None))
         lines += element(e.code, targets)
+    # §11 (v2): SNOMED CT imaging procedures of the neck → the local imaging code (no body site)
+    for code in src.local_codes.get("imaging_snomed", {}):
+        lines += element(code, [(c, d, "narrower", None) for _, c, d in imaging_snomed(src, code)])
     return "\n".join(lines) + "\n"
 
 
@@ -629,9 +647,29 @@ def _priorities(src: Sources) -> dict[str, str]:
 
 def _applies_text(rec: dict) -> str:
     applies = rec.get("applies", "")
-    if isinstance(applies, list):
-        return "Treatment profile " + ", ".join(applies)
-    return str(applies)
+    text = "Treatment profile " + ", ".join(applies) if isinstance(applies, list) else str(applies)
+    if rec.get("due"):
+        text += f". Due: {rec['due']}"
+    return text
+
+
+# The request's own date field for a due moment (outputs.md, v2), per request type
+DUE_PATH = {"Task": "restriction.period.end", "CommunicationRequest": "occurrenceDateTime"}
+
+
+def dynamic_values(action: dict, src: Sources) -> list[dict]:
+    """The dynamicValues of an action: its own, plus `due` and `priority_expression` (v2)."""
+    out = list(action.get("dynamic", []))
+    kind = AD_KIND[(src.recommendation_by_code.get(action["code"]) or {}).get("kind", "order-check")]
+    if action.get("due"):
+        if kind not in DUE_PATH:
+            raise ValueError(f"{action['code']}: a due moment needs a Task or CommunicationRequest, not {kind}")
+        out += [{"path": "%action.timingDateTime", "expression": action["due"]},
+                {"path": DUE_PATH[kind], "expression": action["due"]}]
+    if action.get("priority_expression"):
+        out += [{"path": "%action.priority", "expression": action["priority_expression"]},
+                {"path": "priority", "expression": action["priority_expression"]}]
+    return out
 
 
 def activitydefinitions_fsh(src: Sources) -> str:
@@ -746,7 +784,7 @@ def plandefinitions_fsh(src: Sources) -> str:
                           f"* {p}.condition[=].expression.language = #text/fhirpath",
                           f"* {p}.condition[=].expression.expression = {q(action['condition'])}",
                           f"* {p}.definitionCanonical = {q(CANONICAL_BASE + '/ActivityDefinition/' + code)}"]
-                for dyn in action.get("dynamic", []):
+                for dyn in dynamic_values(action, src):
                     lines += [f"* {p}.dynamicValue[+].path = {q(dyn['path'])}",
                               f"* {p}.dynamicValue[=].expression.language = #text/fhirpath",
                               f"* {p}.dynamicValue[=].expression.expression = {q(dyn['expression'])}"]

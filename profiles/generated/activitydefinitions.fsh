@@ -85,7 +85,7 @@ Usage: #definition
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
 * description.extension[=].extension[=].valueString = "Signs or symptoms of cervical radicular syndrome: perform Spurling's test and/or the traction/distraction test to confirm grade III neck pain."
-* usage = "Applies: radicular-syndrome = suspected"
+* usage = "Applies: radicular-syndrome = suspected and S present (symptoms or signs recorded, inclusion tests missing) (v2)"
 * relatedArtifact[+].type = #documentation
 * relatedArtifact[=].label = "B.2, tabel 3"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.2, tabel 3"
@@ -341,7 +341,7 @@ Usage: #definition
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
 * description.extension[=].extension[=].valueString = "Exclude or establish grade III neck pain: ask about sensory symptoms and radiating pain in the arm and reduced strength or motor control, and examine tendon reflexes, strength and sensation."
-* usage = "Applies: radicular-syndrome = not-assessed"
+* usage = "Applies: radicular-syndrome = not-assessed, or suspected without S (a positive inclusion test, no symptoms recorded) (v2)"
 * relatedArtifact[+].type = #documentation
 * relatedArtifact[=].label = "B.1, B.2, tabel 3"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.1, B.2, tabel 3"
@@ -352,7 +352,7 @@ Usage: #definition
 * kind = #Task
 * code = $nekpijn#rec-assess-radicular "Radiculair syndroom (graad III) beoordelen"
 * intent = #proposal
-* priority = #routine
+* priority = #urgent
 
 Instance: rec-monitor-worsening
 InstanceOf: ActivityDefinition
@@ -367,12 +367,12 @@ Usage: #definition
 * title.extension[=].extension[+].url = "content"
 * title.extension[=].extension[=].valueString = "Monitor the deterioration closely"
 * status = #active
-* description = "Verslechtering bij nekpijn graad III (meer pijn, meer sensorische symptomen of toenemend verlies van motorische controle): volg dit nauwgezet; bij onvoldoende effect of verslechtering na zes weken volgt terugverwijzing naar de huisarts."
+* description = "Verslechtering bij nekpijn graad III (meer pijn of meer sensorische symptomen): volg dit nauwgezet. Bij toenemend verlies van motorische controle verwijs je direct terug naar de huisarts; bij onvoldoende effect of verslechtering na zes weken ook."
 * description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * description.extension[=].extension[+].url = "lang"
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
-* description.extension[=].extension[=].valueString = "Deterioration in grade III neck pain (more pain, more sensory symptoms or increasing loss of motor control): monitor closely; with insufficient effect or deterioration after six weeks, refer back to the GP."
+* description.extension[=].extension[=].valueString = "Deterioration in grade III neck pain (more pain or more sensory symptoms): monitor closely. With increasing loss of motor control, refer back to the GP at once; with insufficient effect or deterioration after six weeks, too."
 * usage = "Applies: decision-logic §9 (profile D, worsening before six weeks)"
 * relatedArtifact[+].type = #documentation
 * relatedArtifact[=].label = "C.4"
@@ -418,6 +418,73 @@ Usage: #definition
 * relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/psk-observation"
 * kind = #Task
 * code = $nekpijn#rec-measure-baseline "Nulmeting NPRS en PSK"
+* intent = #proposal
+* priority = #routine
+
+Instance: rec-measure-week-4
+InstanceOf: ActivityDefinition
+Usage: #definition
+* insert InstanceMetadata
+* url = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-measure-week-4"
+* name = "RecMeasureWeek4"
+* title = "NPRS en PSK meten in week 4"
+* title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* title.extension[=].extension[+].url = "lang"
+* title.extension[=].extension[=].valueCode = #en
+* title.extension[=].extension[+].url = "content"
+* title.extension[=].extension[=].valueString = "Measure NPRS and PSK in week 4"
+* status = #active
+* description = "Meet NPRS en PSK opnieuw rond week 4: geen verbetering na vier weken is een rode vlag (maligniteit) en vraagt om een nieuwe beoordeling."
+* description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* description.extension[=].extension[+].url = "lang"
+* description.extension[=].extension[=].valueCode = #en
+* description.extension[=].extension[+].url = "content"
+* description.extension[=].extension[=].valueString = "Measure the NPRS and PSK again around week 4: no improvement after four weeks is a red flag (malignancy) and calls for a new assessment."
+* usage = "Applies: decision-logic §9: profiles B, C, D (v2). Due: treatment-start + 28 days"
+* relatedArtifact[+].type = #documentation
+* relatedArtifact[=].label = "B.3, tabel 2"
+* relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.3, tabel 2"
+* relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/nprs-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/nprs-observation"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: StructureDefinition/psk-observation"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/StructureDefinition/psk-observation"
+* kind = #Task
+* code = $nekpijn#rec-measure-week-4 "NPRS en PSK meten in week 4"
+* intent = #proposal
+* priority = #routine
+
+Instance: rec-inventory-prognostic-factors
+InstanceOf: ActivityDefinition
+Usage: #definition
+* insert InstanceMetadata
+* url = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-inventory-prognostic-factors"
+* name = "RecInventoryPrognosticFactors"
+* title = "Prognostische factoren inventariseren"
+* title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* title.extension[=].extension[+].url = "lang"
+* title.extension[=].extension[=].valueCode = #en
+* title.extension[=].extension[+].url = "content"
+* title.extension[=].extension[=].valueString = "Take stock of the prognostic factors"
+* status = #active
+* description = "Inventariseer de herstelbelemmerende (prognostische) factoren: de behandeling bij een afwijkend beloop richt zich op de factoren die het herstel belemmeren."
+* description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* description.extension[=].extension[+].url = "lang"
+* description.extension[=].extension[=].valueCode = #en
+* description.extension[=].extension[+].url = "content"
+* description.extension[=].extension[=].valueString = "Take stock of the prognostic factors that hinder recovery: with an abnormal course, treatment targets the factors that hinder recovery."
+* usage = "Applies: profile B or C and no prognosis item answered (pf-* other than psychosocial-dominant) (v2)"
+* relatedArtifact[+].type = #documentation
+* relatedArtifact[=].label = "B.5, tabel 1"
+* relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.5, tabel 1"
+* relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* relatedArtifact[+].type = #depends-on
+* relatedArtifact[=].display = "Vast te leggen: Questionnaire/nekpijn-intake"
+* relatedArtifact[=].resource = "https://nekpijn-cds.org/fhir/Questionnaire/nekpijn-intake"
+* kind = #Task
+* code = $nekpijn#rec-inventory-prognostic-factors "Prognostische factoren inventariseren"
 * intent = #proposal
 * priority = #routine
 
@@ -486,6 +553,93 @@ Usage: #definition
 * priority = #urgent
 * participant[+].type = #practitioner
 * participant[=].role = $uzi#01.015 "Huisarts"
+
+Instance: rec-patient-information
+InstanceOf: ActivityDefinition
+Usage: #definition
+* insert InstanceMetadata
+* url = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-patient-information"
+* name = "RecPatientInformation"
+* title = "Patiëntinformatie: nekpijn"
+* title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* title.extension[=].extension[+].url = "lang"
+* title.extension[=].extension[=].valueCode = #en
+* title.extension[=].extension[+].url = "content"
+* title.extension[=].extension[=].valueString = "Patient information: neck pain"
+* status = #active
+* description = "Nekpijn is vervelend, maar meestal niet ernstig. Bij de meeste mensen worden de klachten binnen een paar weken minder.\n\nBlijf zo veel mogelijk bewegen en doe je gewone dingen, ook als dat wat pijn doet. Pijn betekent niet dat je je nek beschadigt. Langdurig rust houden of een halskraag helpt niet.\n\nBel dezelfde dag je huisarts (buiten kantooruren de huisartsenpost) als je koorts krijgt, als je in beide armen of benen minder kracht of gevoel krijgt, als je problemen krijgt met plassen of ontlasting of als je dubbel ziet. Neem contact op met je fysiotherapeut of huisarts als de pijn steeds erger wordt, als de pijn uitstraalt naar je arm met tintelingen of minder kracht, als je moeite krijgt met slikken, onverklaarbaar afvalt of 's nachts erg zweet, of als het na vier weken niet beter gaat."
+* description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* description.extension[=].extension[+].url = "lang"
+* description.extension[=].extension[=].valueCode = #en
+* description.extension[=].extension[+].url = "content"
+* description.extension[=].extension[=].valueString = "Neck pain is unpleasant, but usually not serious. For most people it eases within a few weeks.\n\nKeep moving as much as you can and carry on with your usual activities, even if that hurts a little. Pain does not mean you are damaging your neck. Long rest or a neck collar does not help.\n\nCall your GP the same day (outside office hours the GP out-of-hours service) if you get a fever, if you lose strength or feeling in both arms or legs, if you have problems passing urine or stools, or if you see double. Contact your physiotherapist or GP if the pain keeps getting worse, if it spreads to your arm with tingling or weakness, if swallowing becomes difficult, if you lose weight without reason or sweat heavily at night, or if it is no better after four weeks."
+* usage = "Applies: Treatment profile A"
+* relatedArtifact[+].type = #documentation
+* relatedArtifact[=].label = "C.1, tabel 2; patient page (seed 000)"
+* relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), C.1, tabel 2; patient page (seed 000)"
+* relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* kind = #CommunicationRequest
+* code = $nekpijn#rec-patient-information "Patiëntinformatie: nekpijn"
+* intent = #proposal
+* priority = #routine
+
+Instance: rec-patient-information-persistent
+InstanceOf: ActivityDefinition
+Usage: #definition
+* insert InstanceMetadata
+* url = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-patient-information-persistent"
+* name = "RecPatientInformationPersistent"
+* title = "Patiëntinformatie: aanhoudende nekpijn"
+* title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* title.extension[=].extension[+].url = "lang"
+* title.extension[=].extension[=].valueCode = #en
+* title.extension[=].extension[+].url = "content"
+* title.extension[=].extension[=].valueString = "Patient information: persistent neck pain"
+* status = #active
+* description = "Je nekpijn duurt langer of neemt minder snel af dan verwacht. Dat komt vaker voor en betekent niet dat er iets ernstigs aan de hand is. Pijn betekent niet dat je je nek beschadigt.\n\nSamen werken we met oefeningen aan je herstel. Blijf zo veel mogelijk bewegen en je gewone dingen doen, en bouw dat geleidelijk op. Uiterlijk na zes weken kijken we samen of de behandeling genoeg helpt; zo niet, dan overleggen we met je huisarts.\n\nBel dezelfde dag je huisarts (buiten kantooruren de huisartsenpost) als je koorts krijgt, als je in beide armen of benen minder kracht of gevoel krijgt, als je problemen krijgt met plassen of ontlasting of als je dubbel ziet. Neem contact op met je fysiotherapeut of huisarts als de pijn steeds erger wordt, als de pijn uitstraalt naar je arm met tintelingen of minder kracht, als je moeite krijgt met slikken, onverklaarbaar afvalt of 's nachts erg zweet."
+* description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* description.extension[=].extension[+].url = "lang"
+* description.extension[=].extension[=].valueCode = #en
+* description.extension[=].extension[+].url = "content"
+* description.extension[=].extension[=].valueString = "Your neck pain is lasting longer, or easing more slowly, than expected. That is common and does not mean that something serious is wrong. Pain does not mean you are damaging your neck.\n\nTogether we work on your recovery with exercises. Keep moving and doing your usual activities as much as you can, and build them up step by step. After six weeks at the latest we look together at whether the treatment helps enough; if not, we consult your GP.\n\nCall your GP the same day (outside office hours the GP out-of-hours service) if you get a fever, if you lose strength or feeling in both arms or legs, if you have problems passing urine or stools, or if you see double. Contact your physiotherapist or GP if the pain keeps getting worse, if it spreads to your arm with tingling or weakness, if swallowing becomes difficult, or if you lose weight without reason or sweat heavily at night."
+* usage = "Applies: Treatment profile B, C"
+* relatedArtifact[+].type = #documentation
+* relatedArtifact[=].label = "C.2, C.3, tabel 2; patient page (seed 000)"
+* relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), C.2, C.3, tabel 2; patient page (seed 000)"
+* relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* kind = #CommunicationRequest
+* code = $nekpijn#rec-patient-information-persistent "Patiëntinformatie: aanhoudende nekpijn"
+* intent = #proposal
+* priority = #routine
+
+Instance: rec-patient-information-radicular
+InstanceOf: ActivityDefinition
+Usage: #definition
+* insert InstanceMetadata
+* url = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-patient-information-radicular"
+* name = "RecPatientInformationRadicular"
+* title = "Patiëntinformatie: nekpijn met uitstraling naar de arm"
+* title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* title.extension[=].extension[+].url = "lang"
+* title.extension[=].extension[=].valueCode = #en
+* title.extension[=].extension[+].url = "content"
+* title.extension[=].extension[=].valueString = "Patient information: neck pain spreading to the arm"
+* status = #active
+* description = "Je hebt nekpijn met uitstraling naar je arm. Waarschijnlijk is een zenuwwortel in je nek geprikkeld. Dit gaat vaak vanzelf over.\n\nBlijf bewegen zoveel als de klachten toelaten. Vermijd houdingen en bewegingen die de pijn in je arm duidelijk erger maken. Uiterlijk na zes weken kijken we samen of de behandeling genoeg helpt; zo niet, dan overleggen we met je huisarts.\n\nBel dezelfde dag je huisarts (buiten kantooruren de huisartsenpost) als je problemen krijgt met plassen of ontlasting, als lopen moeilijker gaat, of als je in beide armen of benen minder kracht of gevoel krijgt. Neem snel contact op met je fysiotherapeut of huisarts als je arm of hand zwakker wordt of als je er minder gevoel in krijgt."
+* description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* description.extension[=].extension[+].url = "lang"
+* description.extension[=].extension[=].valueCode = #en
+* description.extension[=].extension[+].url = "content"
+* description.extension[=].extension[=].valueString = "You have neck pain that spreads to your arm. Probably a nerve root in your neck is irritated. This often gets better by itself.\n\nKeep moving as far as your symptoms allow. Avoid positions and movements that clearly make the pain in your arm worse. After six weeks at the latest we look together at whether the treatment helps enough; if not, we consult your GP.\n\nCall your GP the same day (outside office hours the GP out-of-hours service) if you have problems passing urine or stools, if walking gets harder, or if you lose strength or feeling in both arms or legs. Contact your physiotherapist or GP soon if your arm or hand gets weaker or you lose feeling in it."
+* usage = "Applies: Treatment profile D"
+* relatedArtifact[+].type = #documentation
+* relatedArtifact[=].label = "B.2, C.4, tabel 2; patient page (seed 000)"
+* relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.2, C.4, tabel 2; patient page (seed 000)"
+* relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* kind = #CommunicationRequest
+* code = $nekpijn#rec-patient-information-radicular "Patiëntinformatie: nekpijn met uitstraling naar de arm"
+* intent = #proposal
+* priority = #routine
 
 Instance: rec-reassure
 InstanceOf: ActivityDefinition
@@ -1309,7 +1463,7 @@ Usage: #definition
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
 * description.extension[=].extension[=].valueString = "When a work-related factor hindering recovery is suspected: advise contacting the occupational physician or occupational physiotherapist, or, with sick leave, the occupational health service about reintegration."
-* usage = "Applies: work-related and profile B, C or D"
+* usage = "Applies: work-related and profile B, C or D, unless pf-high-work-demands and pf-low-work-control are both answered no (v2)"
 * relatedArtifact[+].type = #documentation
 * relatedArtifact[=].label = "C.2"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), C.2"
@@ -1430,7 +1584,7 @@ Usage: #definition
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
 * description.extension[=].extension[=].valueString = "Evaluate content, adherence and results with the NPRS and PSK (optional instruments only if they were used earlier); end treatment once the goals are reached or when there is no improvement after six weeks."
-* usage = "Applies: Treatment profile B, C, D"
+* usage = "Applies: Treatment profile A, B, C, D. Due: B, C, D: treatment-start + 42 days (the week-6 evaluation); today when the treatment ends (decision-logic §7); A: none (the last session)"
 * relatedArtifact[+].type = #documentation
 * relatedArtifact[=].label = "C.2, C.5"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), C.2, C.5"
@@ -1516,12 +1670,12 @@ Usage: #definition
 * title.extension[=].extension[+].url = "content"
 * title.extension[=].extension[=].valueString = "Refer back to the GP"
 * status = #active
-* description = "Zes weken behandeld zonder voldoende effect of met verslechtering (meer pijn, meer sensorische symptomen, toenemend verlies van motorische controle): verwijs terug naar de huisarts."
+* description = "Onvoldoende effect na zes weken, of verslechtering (meer pijn, meer sensorische symptomen, toenemend verlies van motorische controle): verwijs terug naar de huisarts."
 * description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * description.extension[=].extension[+].url = "lang"
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
-* description.extension[=].extension[=].valueString = "Six weeks of treatment without sufficient effect or with deterioration (more pain, more sensory symptoms, increasing loss of motor control): refer back to the GP."
+* description.extension[=].extension[=].valueString = "Insufficient effect after six weeks, or deterioration (more pain, more sensory symptoms, increasing loss of motor control): refer back to the GP."
 * usage = "Applies: decision-logic §9"
 * relatedArtifact[+].type = #documentation
 * relatedArtifact[=].label = "C.4"
@@ -1530,7 +1684,7 @@ Usage: #definition
 * kind = #ServiceRequest
 * code = $sct#3457005 "Patient referral"
 * intent = #proposal
-* priority = #urgent
+* priority = #routine
 * participant[+].type = #practitioner
 * participant[=].role = $uzi#01.015 "Huisarts"
 
@@ -1621,6 +1775,151 @@ Usage: #definition
 * intent = #proposal
 * priority = #routine
 
+Instance: chk-no-additional-therapy
+InstanceOf: ActivityDefinition
+Usage: #definition
+* insert InstanceMetadata
+* url = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-no-additional-therapy"
+* name = "ChkNoAdditionalTherapy"
+* title = "Geen aanvullende therapie bij profiel A"
+* title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* title.extension[=].extension[+].url = "lang"
+* title.extension[=].extension[=].valueCode = #en
+* title.extension[=].extension[+].url = "content"
+* title.extension[=].extension[=].valueString = "No additional therapy in profile A"
+* status = #active
+* description = "Bij behandelprofiel A is geen aanvullende therapie nodig (C.1)."
+* description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* description.extension[=].extension[+].url = "lang"
+* description.extension[=].extension[=].valueCode = #en
+* description.extension[=].extension[+].url = "content"
+* description.extension[=].extension[=].valueString = "In treatment profile A no additional therapy is needed at all (C.1)."
+* usage = "Applies: decision-logic §11"
+* relatedArtifact[+].type = #documentation
+* relatedArtifact[=].label = "C.1"
+* relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), C.1"
+* relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* kind = #CommunicationRequest
+* code = $nekpijn#chk-no-additional-therapy "Geen aanvullende therapie bij profiel A"
+* intent = #proposal
+* priority = #routine
+
+Instance: chk-imaging-assess-flags
+InstanceOf: ActivityDefinition
+Usage: #definition
+* insert InstanceMetadata
+* url = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-imaging-assess-flags"
+* name = "ChkImagingAssessFlags"
+* title = "Eerst rode vlaggen en klachtenpatroon beoordelen"
+* title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* title.extension[=].extension[+].url = "lang"
+* title.extension[=].extension[=].valueCode = #en
+* title.extension[=].extension[+].url = "content"
+* title.extension[=].extension[=].valueString = "Judge the red flags and the pattern first"
+* status = #active
+* description = "Ernstige pathologie (nekpijn graad IV) is nog niet uitgesloten: beoordeel eerst de rode vlaggen en het klachtenpatroon. Verdere diagnostiek is een beslissing van de huisarts."
+* description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* description.extension[=].extension[+].url = "lang"
+* description.extension[=].extension[=].valueCode = #en
+* description.extension[=].extension[+].url = "content"
+* description.extension[=].extension[=].valueString = "Serious pathology (grade IV neck pain) is not yet excluded: judge the red flags and the complaint pattern first. Further diagnostics are the GP's decision."
+* usage = "Applies: decision-logic §11"
+* relatedArtifact[+].type = #documentation
+* relatedArtifact[=].label = "B.1, B.4"
+* relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.1, B.4"
+* relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* kind = #CommunicationRequest
+* code = $nekpijn#chk-imaging-assess-flags "Eerst rode vlaggen en klachtenpatroon beoordelen"
+* intent = #proposal
+* priority = #urgent
+
+Instance: chk-grade-iv-not-excluded
+InstanceOf: ActivityDefinition
+Usage: #definition
+* insert InstanceMetadata
+* url = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-grade-iv-not-excluded"
+* name = "ChkGradeIvNotExcluded"
+* title = "Graad IV nog niet uitgesloten"
+* title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* title.extension[=].extension[+].url = "lang"
+* title.extension[=].extension[=].valueCode = #en
+* title.extension[=].extension[+].url = "content"
+* title.extension[=].extension[=].valueString = "Grade IV not yet excluded"
+* status = #active
+* description = "Ernstige pathologie (nekpijn graad IV) is nog niet uitgesloten: fysiotherapie is pas geïndiceerd als graad IV is uitgesloten."
+* description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* description.extension[=].extension[+].url = "lang"
+* description.extension[=].extension[=].valueCode = #en
+* description.extension[=].extension[+].url = "content"
+* description.extension[=].extension[=].valueString = "Serious pathology (grade IV neck pain) is not yet excluded: physiotherapy is indicated only once grade IV is excluded."
+* usage = "Applies: decision-logic §11"
+* relatedArtifact[+].type = #documentation
+* relatedArtifact[=].label = "B"
+* relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B"
+* relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* kind = #CommunicationRequest
+* code = $nekpijn#chk-grade-iv-not-excluded "Graad IV nog niet uitgesloten"
+* intent = #proposal
+* priority = #urgent
+
+Instance: chk-collar-not-grade-iii
+InstanceOf: ActivityDefinition
+Usage: #definition
+* insert InstanceMetadata
+* url = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-collar-not-grade-iii"
+* name = "ChkCollarNotGradeIii"
+* title = "Halskraag niet bij deze graad"
+* title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* title.extension[=].extension[+].url = "lang"
+* title.extension[=].extension[=].valueCode = #en
+* title.extension[=].extension[+].url = "content"
+* title.extension[=].extension[=].valueString = "Collar not for this grade"
+* status = #active
+* description = "Semi-harde halskraag: alleen geadviseerd bij nekpijn graad III (cervicaal radiculair syndroom), niet bij de graad van deze patiënt."
+* description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* description.extension[=].extension[+].url = "lang"
+* description.extension[=].extension[=].valueCode = #en
+* description.extension[=].extension[+].url = "content"
+* description.extension[=].extension[=].valueString = "Semi-rigid collar: advised only in grade III neck pain (cervical radicular syndrome), not for this patient's grade."
+* usage = "Applies: decision-logic §11"
+* relatedArtifact[+].type = #documentation
+* relatedArtifact[=].label = "C.4"
+* relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), C.4"
+* relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* kind = #CommunicationRequest
+* code = $nekpijn#chk-collar-not-grade-iii "Halskraag niet bij deze graad"
+* intent = #proposal
+* priority = #urgent
+
+Instance: chk-manipulation-cad
+InstanceOf: ActivityDefinition
+Usage: #definition
+* insert InstanceMetadata
+* url = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-manipulation-cad"
+* name = "ChkManipulationCad"
+* title = "Manipulatie bij rode vlaggen voor arteriële disfunctie"
+* title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* title.extension[=].extension[+].url = "lang"
+* title.extension[=].extension[=].valueCode = #en
+* title.extension[=].extension[+].url = "content"
+* title.extension[=].extension[=].valueString = "Manipulation with red flags of arterial dysfunction"
+* status = #active
+* description = "Rode vlag voor cervicale arteriële disfunctie aanwezig: weeg vóór manipulatie het risico af volgens de premanipulatieve besluitvorming en de NVMT-beroepsnorm."
+* description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* description.extension[=].extension[+].url = "lang"
+* description.extension[=].extension[=].valueCode = #en
+* description.extension[=].extension[+].url = "content"
+* description.extension[=].extension[=].valueString = "Red flag of cervical arterial dysfunction present: before manipulating, weigh the risk by pre-manipulative decision-making and the NVMT professional standard."
+* usage = "Applies: decision-logic §11"
+* relatedArtifact[+].type = #documentation
+* relatedArtifact[=].label = "B.6, tabel 2"
+* relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.6, tabel 2"
+* relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* kind = #CommunicationRequest
+* code = $nekpijn#chk-manipulation-cad "Manipulatie bij rode vlaggen voor arteriële disfunctie"
+* intent = #proposal
+* priority = #urgent
+
 Instance: chk-manipulation
 InstanceOf: ActivityDefinition
 Usage: #definition
@@ -1685,20 +1984,20 @@ Usage: #definition
 * insert InstanceMetadata
 * url = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-gp"
 * name = "AdviceGp"
-* title = "Neem binnenkort contact op met de huisarts"
+* title = "Neem contact op met je huisarts"
 * title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * title.extension[=].extension[+].url = "lang"
 * title.extension[=].extension[=].valueCode = #en
 * title.extension[=].extension[+].url = "content"
-* title.extension[=].extension[=].valueString = "Contact your GP soon"
+* title.extension[=].extension[=].valueString = "Contact your GP"
 * status = #active
-* description = "Neem binnenkort contact op met je huisarts. Wacht niet af of de klachten vanzelf overgaan.\n\nWaarom? Je hebt naast je nekpijn nog andere klachten, zoals koorts of nachtelijk zweten, afvallen zonder duidelijke reden, gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, moeite met slikken of dubbelzien, of je hebt ooit kanker gehad. Deze signalen moet een arts beoordelen.\n\nVertel de huisarts welke klachten je hebt en sinds wanneer.\n\nWorden de klachten snel erger, of krijg je plotseling minder gevoel of kracht in je armen of benen? Bel dan meteen je huisarts, of 's avonds en in het weekend de huisartsenpost."
+* description = "Neem binnenkort contact op met je huisarts. Wacht niet af of de klachten vanzelf overgaan.\n\nVertel de huisarts welke klachten je hebt en sinds wanneer.\n\nWorden de klachten snel erger, krijg je minder gevoel of kracht in beide armen of benen, problemen met plassen of ontlasting, of ga je dubbelzien? Bel dan dezelfde dag je huisarts, of 's avonds en in het weekend de huisartsenpost."
 * description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * description.extension[=].extension[+].url = "lang"
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
-* description.extension[=].extension[=].valueString = "Contact your GP (huisarts) soon. Do not wait to see whether the complaints pass by themselves.\n\nWhy? Besides the neck pain you have other complaints, such as fever or night sweats, weight loss without a clear reason, numbness or loss of strength in both arms or legs, problems with urination or bowel movements, difficulty swallowing or double vision, or you have had cancer. These signs need a doctor's assessment.\n\nTell the GP which complaints you have and since when.\n\nDo the complaints get worse quickly, or do you suddenly lose feeling or strength in your arms or legs? Then call your GP straight away, or in the evening and at the weekend the GP out-of-hours service (huisartsenpost)."
-* usage = "Applies: self-check.md row 1: any sc-rf-* answered yes"
+* description.extension[=].extension[=].valueString = "Contact your GP (huisarts) soon. Do not wait to see whether the complaints pass by themselves.\n\nTell the GP which complaints you have and since when.\n\nDo the complaints get worse quickly, do you lose feeling or strength in both arms or legs, get problems with urination or bowel movements, or start seeing double? Then call your GP the same day, or in the evening and at the weekend the GP out-of-hours service (huisartsenpost)."
+* usage = "Applies: self-check.md row 1: any sc-rf-* answered yes (same-day variant: see below)"
 * relatedArtifact[+].type = #documentation
 * relatedArtifact[=].label = "B.1, tabel 2"
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016), B.1, tabel 2"
@@ -1707,7 +2006,7 @@ Usage: #definition
 * relatedArtifact[=].label = "self-check.md"
 * relatedArtifact[=].display = "Patiëntinformatie nekklachten (TopzorgGroep), verwerkt in de zelfcheck van de DAK (self-check.md)"
 * kind = #CommunicationRequest
-* code = $nekpijn#advice-gp "Neem binnenkort contact op met de huisarts"
+* code = $nekpijn#advice-gp "Neem contact op met je huisarts"
 * intent = #proposal
 * priority = #urgent
 
@@ -1724,12 +2023,12 @@ Usage: #definition
 * title.extension[=].extension[+].url = "content"
 * title.extension[=].extension[=].valueString = "Have it assessed by a doctor or physiotherapist"
 * status = #active
-* description = "Laat je klachten binnenkort beoordelen door een arts of een fysiotherapeut.\n\nWaarom? Je klachten zijn begonnen na een val, botsing of ander ongeluk, en je hebt sindsdien stijve spieren, hoofdpijn of duizeligheid. Bij een ongeluk kunnen spieren, banden en gewrichten in je nek uitrekken of geïrriteerd raken, bijvoorbeeld bij een whiplash. Een arts of fysiotherapeut kan beoordelen wat er aan de hand is en wat je het beste kunt doen.\n\nWorden de klachten erger, krijg je tintelingen of minder kracht in je arm of hand, of krijg je ook andere klachten zoals koorts, moeite met slikken of dubbelzien? Neem dan meteen contact op met je huisarts."
+* description = "Laat je klachten binnenkort beoordelen door een arts of een fysiotherapeut.\n\nBij een ongeluk kunnen spieren, banden en gewrichten in je nek uitrekken of geïrriteerd raken, bijvoorbeeld bij een whiplash. Een arts of fysiotherapeut kan beoordelen wat er aan de hand is en wat je het beste kunt doen.\n\nWorden de klachten erger, krijg je tintelingen of minder kracht in je arm of hand, of krijg je ook andere klachten zoals koorts, moeite met slikken of dubbelzien? Neem dan meteen contact op met je huisarts."
 * description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * description.extension[=].extension[+].url = "lang"
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
-* description.extension[=].extension[=].valueString = "Have your complaints assessed soon by a doctor or a physiotherapist.\n\nWhy? Your complaints started after a fall, collision or other accident, and since then you have stiff muscles, headache or dizziness. In an accident, muscles, ligaments and joints in your neck can be stretched or irritated, for example in whiplash. A doctor or physiotherapist can assess what is going on and what is best for you to do.\n\nDo the complaints get worse, do you get tingling or loss of strength in your arm or hand, or do you also get other complaints such as fever, difficulty swallowing or double vision? Then contact your GP straight away."
+* description.extension[=].extension[=].valueString = "Have your complaints assessed soon by a doctor or a physiotherapist.\n\nIn an accident, muscles, ligaments and joints in your neck can be stretched or irritated, for example in whiplash. A doctor or physiotherapist can assess what is going on and what is best for you to do.\n\nDo the complaints get worse, do you get tingling or loss of strength in your arm or hand, or do you also get other complaints such as fever, difficulty swallowing or double vision? Then contact your GP straight away."
 * usage = "Applies: self-check.md row 2: sc-after-accident and sc-accident-symptoms answered yes"
 * relatedArtifact[+].type = #documentation
 * relatedArtifact[=].label = "A.3, tabel 2"
@@ -1756,12 +2055,12 @@ Usage: #definition
 * title.extension[=].extension[+].url = "content"
 * title.extension[=].extension[=].valueString = "Make an appointment with a physiotherapist"
 * status = #active
-* description = "Maak een afspraak bij een fysiotherapeut.\n\nWaarom? Uit je antwoorden blijkt dat je nekpijn langer duurt, pijnlijk blijft, uitstraalt, erger wordt of steeds terugkomt, of dat de klachten je werk, sport of nachtrust belemmeren. Dan is het verstandig om de oorzaak te laten onderzoeken en een passende behandeling te starten.\n\nStraalt de pijn uit naar je schouder of arm, of heb je tintelingen of minder kracht in je arm of hand? Dan kan aanvullend onderzoek nodig zijn om de oorzaak en de juiste behandeling vast te stellen.\n\nDe fysiotherapeut kijkt naar je houding, je bewegingen en hoe je je nek belast. Je krijgt oefeningen om je nek soepeler en sterker te maken, advies over houding en belasting bij je werk en dagelijkse activiteiten, hulp om spierspanning te verminderen en begeleiding om weer stap voor stap meer te bewegen.\n\nTot je afspraak helpt het om rustig te blijven bewegen en regelmatig van houding te wisselen.\n\nKrijg je ook koorts, gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, moeite met slikken of dubbelzien? Neem dan binnenkort contact op met je huisarts."
+* description = "Maak een afspraak bij een fysiotherapeut.\n\nHet is verstandig om de oorzaak te laten onderzoeken en een passende behandeling te starten.\n\nStraalt de pijn uit naar je schouder of arm, of heb je tintelingen of minder kracht in je arm of hand? Dan kan aanvullend onderzoek nodig zijn om de oorzaak en de juiste behandeling vast te stellen.\n\nDe fysiotherapeut kijkt naar je houding, je bewegingen en hoe je je nek belast. Je krijgt oefeningen om je nek soepeler en sterker te maken, advies over houding en belasting bij je werk en dagelijkse activiteiten, hulp om spierspanning te verminderen en begeleiding om weer stap voor stap meer te bewegen.\n\nTot je afspraak helpt het om rustig te blijven bewegen en regelmatig van houding te wisselen.\n\nKrijg je ook koorts, onverklaarbaar gewichtsverlies of moeite met slikken? Neem dan binnenkort contact op met je huisarts. Krijg je gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, of ga je dubbelzien? Bel dan dezelfde dag je huisarts, buiten kantooruren de huisartsenpost."
 * description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * description.extension[=].extension[+].url = "lang"
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
-* description.extension[=].extension[=].valueString = "Make an appointment with a physiotherapist.\n\nWhy? Your answers show that your neck pain lasts longer, stays painful, radiates, gets worse or keeps coming back, or that the complaints hinder your work, sport or sleep. Then it is wise to have the cause examined and to start a suitable treatment.\n\nDoes the pain radiate to your shoulder or arm, or do you have tingling or loss of strength in your arm or hand? Then further examination may be needed to find the cause and the right treatment.\n\nThe physiotherapist looks at your posture, your movements and how you load your neck. You get exercises to make your neck more supple and stronger, advice on posture and load at work and in daily activities, help to reduce muscle tension and guidance to move more again step by step.\n\nUntil your appointment, it helps to keep moving calmly and to change posture regularly.\n\nDo you also get fever, numbness or loss of strength in both arms or legs, problems with urination or bowel movements, difficulty swallowing or double vision? Then contact your GP soon."
+* description.extension[=].extension[=].valueString = "Make an appointment with a physiotherapist.\n\nIt is wise to have the cause examined and to start a suitable treatment.\n\nDoes the pain radiate to your shoulder or arm, or do you have tingling or loss of strength in your arm or hand? Then further examination may be needed to find the cause and the right treatment.\n\nThe physiotherapist looks at your posture, your movements and how you load your neck. You get exercises to make your neck more supple and stronger, advice on posture and load at work and in daily activities, help to reduce muscle tension and guidance to move more again step by step.\n\nUntil your appointment, it helps to keep moving calmly and to change posture regularly.\n\nDo you also get fever, unexplained weight loss or difficulty swallowing? Then contact your GP soon. Do you get numbness or loss of strength in both arms or legs, problems with urination or bowel movements, or do you start seeing double? Then call your GP the same day, outside office hours the GP out-of-hours service (huisartsenpost)."
 * usage = "Applies: self-check.md row 3: any contact criterion answered yes"
 * relatedArtifact[+].type = #documentation
 * relatedArtifact[=].label = "A.3, tabel 3"
@@ -1788,12 +2087,12 @@ Usage: #definition
 * title.extension[=].extension[+].url = "content"
 * title.extension[=].extension[=].valueString = "Look after your neck yourself and keep moving calmly"
 * status = #active
-* description = "Je kunt zelf veel doen. De meeste nekklachten gaan binnen enkele dagen tot weken vanzelf over.\n\nWat helpt: blijf rustig bewegen. Wissel regelmatig van houding, bijvoorbeeld als je lang achter een beeldscherm zit. Gebruik kort warmte. Doe lichte oefeningen om je nek soepel te maken en te ontspannen.\n\nMaak een afspraak bij een fysiotherapeut als de pijn langer dan drie weken duurt, erger wordt of steeds terugkomt, als de pijn uitstraalt naar je schouder of arm, als je tintelingen of minder kracht in je arm of hand krijgt, of als de klachten je werk, sport of nachtrust belemmeren.\n\nKrijg je koorts, gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, moeite met slikken of dubbelzien? Neem dan binnenkort contact op met je huisarts. Veranderen je klachten? Doe de zelfcheck dan opnieuw."
+* description = "Je kunt zelf veel doen. De meeste nekklachten gaan binnen enkele dagen tot weken vanzelf over.\n\nWat helpt: blijf rustig bewegen. Wissel regelmatig van houding, bijvoorbeeld als je lang achter een beeldscherm zit. Gebruik kort warmte. Doe lichte oefeningen om je nek soepel te maken en te ontspannen.\n\nMaak een afspraak bij een fysiotherapeut als de pijn langer dan drie weken duurt, erger wordt of steeds terugkomt, als de pijn uitstraalt naar je schouder of arm, als je tintelingen of minder kracht in je arm of hand krijgt, of als de klachten je werk, sport of nachtrust belemmeren.\n\nKrijg je koorts, onverklaarbaar gewichtsverlies of moeite met slikken? Neem dan binnenkort contact op met je huisarts. Krijg je gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, of ga je dubbelzien? Bel dan dezelfde dag je huisarts, buiten kantooruren de huisartsenpost. Veranderen je klachten? Doe de zelfcheck dan opnieuw."
 * description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * description.extension[=].extension[+].url = "lang"
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
-* description.extension[=].extension[=].valueString = "You can do a lot yourself. Most neck complaints pass by themselves within days to weeks.\n\nWhat helps: keep moving calmly. Change posture regularly, for example when you sit at a screen for a long time. Use warmth briefly. Do light exercises to loosen and relax your neck.\n\nMake an appointment with a physiotherapist if the pain lasts longer than three weeks, gets worse or keeps coming back, if the pain radiates to your shoulder or arm, if you get tingling or loss of strength in your arm or hand, or if the complaints hinder your work, sport or sleep.\n\nDo you get fever, numbness or loss of strength in both arms or legs, problems with urination or bowel movements, difficulty swallowing or double vision? Then contact your GP soon. Do your complaints change? Then do the self-check again."
+* description.extension[=].extension[=].valueString = "You can do a lot yourself. Most neck complaints pass by themselves within days to weeks.\n\nWhat helps: keep moving calmly. Change posture regularly, for example when you sit at a screen for a long time. Use warmth briefly. Do light exercises to loosen and relax your neck.\n\nMake an appointment with a physiotherapist if the pain lasts longer than three weeks, gets worse or keeps coming back, if the pain radiates to your shoulder or arm, if you get tingling or loss of strength in your arm or hand, or if the complaints hinder your work, sport or sleep.\n\nDo you get fever, unexplained weight loss or difficulty swallowing? Then contact your GP soon. Do you get numbness or loss of strength in both arms or legs, problems with urination or bowel movements, or do you start seeing double? Then call your GP the same day, outside office hours the GP out-of-hours service (huisartsenpost). Do your complaints change? Then do the self-check again."
 * usage = "Applies: self-check.md row 4: otherwise"
 * relatedArtifact[+].type = #documentation
 * relatedArtifact[=].label = "A.3, C.1"

@@ -66,9 +66,17 @@ Usage: #definition
 * extension[=].valueExpression.language = #text/fhirpath
 * extension[=].valueExpression.expression = "%case.parameter.where(name = 'days-since-treatment-start').value"
 * extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "inTreatment"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%daysInTreatment.exists()"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
 * extension[=].valueExpression.name = "followUpMeasured"
 * extension[=].valueExpression.language = #text/fhirpath
 * extension[=].valueExpression.expression = "%case.parameter.where(name = 'follow-up-measured' and value = true).exists()"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "followUpWeek4"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'follow-up-week-4' and value = true).exists()"
 * extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
 * extension[=].valueExpression.name = "baselineComplete"
 * extension[=].valueExpression.language = #text/fhirpath
@@ -86,9 +94,65 @@ Usage: #definition
 * extension[=].valueExpression.language = #text/fhirpath
 * extension[=].valueExpression.expression = "%case.parameter.where(name in ('tsk' | 'fabq' | '4dkl' | 'sf36')).name"
 * extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "today"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'today').value"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "dueWeek4"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'due-week-4').value"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "dueWeek6"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'due-week-6').value"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "gpPriority"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "iif(%case.parameter.where(name = 'gp-referral-priority').exists(), %case.parameter.where(name = 'gp-referral-priority').value, 'urgent')"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "redFlagOpen"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'red-flag-open' and value = true).exists()"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "noImprovementOpen"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'no-improvement-open' and value = true).exists()"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "radicularSymptoms"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'radicular-symptoms' and value = true).exists()"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "prognosisAnswered"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'prognosis-answered' and value = true).exists()"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "workFactorsRuledOut"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'pf-high-work-demands' and value = false).exists() and %case.parameter.where(name = 'pf-low-work-control' and value = false).exists()"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "noEffect"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "iif(%effect in ('unchanged' | 'worsened'), true, false)"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "stopApplies"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "iif(%profile in ('profile-b' | 'profile-c') and %daysInTreatment >= 42 and %followUpWeek4 and %noEffect, true, false)"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "referBackApplies"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "iif(%profile = 'profile-d' and %inTreatment and (%present contains 'crs-worse-motor' or (%daysInTreatment >= 42 and ((%followUpWeek4 and %noEffect) or %present contains 'crs-worse-sensory'))), true, false)"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "stopReplaced"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "iif(%stopApplies and %noImprovementOpen and %redFlagOpen.not(), true, false)"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "treatmentEnds"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "iif(%stopApplies or %referBackApplies, true, false)"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
 * extension[=].valueExpression.name = "planMode"
 * extension[=].valueExpression.language = #text/fhirpath
-* extension[=].valueExpression.expression = "iif(%seriousPathology = 'suspected', 'referral-only', iif(%seriousPathology = 'unresolved' or %seriousPathology = 'not-assessed', 'restricted', iif(%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d'), 'full', 'assessment')))"
+* extension[=].valueExpression.expression = "iif(%seriousPathology = 'suspected', 'referral-only', iif(%treatmentEnds, 'ending', iif(%seriousPathology = 'unresolved' or %seriousPathology = 'not-assessed', 'restricted', iif(%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d'), 'full', 'assessment'))))"
 * action[+].code = $nekpijn#section-referral "Verwijzing"
 * action[=].title = "Verwijzing"
 * action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -124,11 +188,49 @@ Usage: #definition
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: serious-pathology = suspected (grade IV), or unresolved (as an option)"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%seriousPathology = 'suspected' or %seriousPathology = 'unresolved'"
+* action[=].action[=].condition[=].expression.expression = "%seriousPathology = 'suspected' or (%seriousPathology = 'unresolved' and %stopReplaced.not() and (%redFlagOpen or %referBackApplies.not()))"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-refer-gp-serious-pathology"
 * action[=].action[=].dynamicValue[+].path = "intent"
 * action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
 * action[=].action[=].dynamicValue[=].expression.expression = "iif(%seriousPathology = 'suspected', 'proposal', 'option')"
+* action[=].action[=].dynamicValue[+].path = "%action.priority"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "%gpPriority"
+* action[=].action[=].dynamicValue[+].path = "priority"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "%gpPriority"
+* action[=].action[+].code = $nekpijn#rec-refer-gp-serious-pathology "Verwijzen naar de huisarts (mogelijke ernstige pathologie)"
+* action[=].action[=].title = "Verwijzen naar de huisarts (mogelijke ernstige pathologie)"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Refer to the GP (possible serious pathology)"
+* action[=].action[=].description = "Zes weken behandeld zonder voldoende effect: beëindig de behandeling. Geen verbetering na vier weken is een rode vlag (maligniteit): verwijs de patiënt, na akkoord van de patiënt, naar de huisarts voor verdere diagnostiek."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Six weeks of treatment without sufficient effect: end treatment. No improvement after four weeks is a red flag (malignancy): with the patient's consent, refer the patient to the GP for further diagnostics."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "A.2, B.1"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), A.2, B.1"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #urgent
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: serious-pathology = suspected (grade IV), or unresolved (as an option)"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%seriousPathology = 'unresolved' and %stopReplaced"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-refer-gp-serious-pathology"
+* action[=].action[=].dynamicValue[+].path = "intent"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "'proposal'"
+* action[=].action[=].dynamicValue[+].path = "%action.priority"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "%gpPriority"
+* action[=].action[=].dynamicValue[+].path = "priority"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "%gpPriority"
 * action[=].action[+].code = $nekpijn#rec-psychosocial-refer "Overleg of verwijzing bij psychosociale factoren"
 * action[=].action[=].title = "Overleg of verwijzing bij psychosociale factoren"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -150,7 +252,7 @@ Usage: #definition
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: profile C and treatment-effect unchanged or worsened (decision-logic §9)"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%planMode != 'referral-only' and %profile = 'profile-c' and %effect in ('unchanged' | 'worsened')"
+* action[=].action[=].condition[=].expression.expression = "%planMode != 'referral-only' and %profile = 'profile-c' and %noEffect and %inTreatment"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-psychosocial-refer"
 * action[+].code = $nekpijn#section-assessment "Aanvullen beoordeling"
 * action[=].title = "Aanvullen beoordeling"
@@ -165,7 +267,7 @@ Usage: #definition
 * action[=].trigger[=].name = "encounter-start"
 * action[=].condition[+].kind = #applicability
 * action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%planMode != 'referral-only'"
+* action[=].condition[=].expression.expression = "%planMode in ('full' | 'assessment' | 'restricted')"
 * action[=].action[+].code = $nekpijn#rec-screen-red-flags "Rode vlaggen uitvragen"
 * action[=].action[=].title = "Rode vlaggen uitvragen"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -231,9 +333,9 @@ Usage: #definition
 * action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
-* action[=].action[=].condition[=].expression.description = "Applies: radicular-syndrome = suspected"
+* action[=].action[=].condition[=].expression.description = "Applies: radicular-syndrome = suspected and S present (symptoms or signs recorded, inclusion tests missing) (v2)"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%radicular = 'suspected'"
+* action[=].action[=].condition[=].expression.expression = "%radicular = 'suspected' and %radicularSymptoms"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-perform-crs-tests"
 * action[=].action[+].code = $nekpijn#rec-consider-ultt "ULTT overwegen"
 * action[=].action[=].title = "ULTT overwegen"
@@ -413,12 +515,35 @@ Usage: #definition
 * action[=].action[=].documentation[=].label = "B.1, B.2, tabel 3"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), B.1, B.2, tabel 3"
 * action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #urgent
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: radicular-syndrome = not-assessed, or suspected without S (a positive inclusion test, no symptoms recorded) (v2)"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%radicular = 'not-assessed' or (%radicular = 'suspected' and %radicularSymptoms.not())"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-assess-radicular"
+* action[=].action[+].code = $nekpijn#rec-inventory-prognostic-factors "Prognostische factoren inventariseren"
+* action[=].action[=].title = "Prognostische factoren inventariseren"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Take stock of the prognostic factors"
+* action[=].action[=].description = "Inventariseer de herstelbelemmerende (prognostische) factoren: de behandeling bij een afwijkend beloop richt zich op de factoren die het herstel belemmeren."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Take stock of the prognostic factors that hinder recovery: with an abnormal course, treatment targets the factors that hinder recovery."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "B.5, tabel 1"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), B.5, tabel 1"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
-* action[=].action[=].condition[=].expression.description = "Applies: radicular-syndrome = not-assessed"
+* action[=].action[=].condition[=].expression.description = "Applies: profile B or C and no prognosis item answered (pf-* other than psychosocial-dominant) (v2)"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%radicular = 'not-assessed'"
-* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-assess-radicular"
+* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c') and %prognosisAnswered.not()"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-inventory-prognostic-factors"
 * action[=].action[+].code = $nekpijn#rec-monitor-worsening "Verslechtering nauwgezet volgen"
 * action[=].action[=].title = "Verslechtering nauwgezet volgen"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -426,12 +551,12 @@ Usage: #definition
 * action[=].action[=].title.extension[=].extension[=].valueCode = #en
 * action[=].action[=].title.extension[=].extension[+].url = "content"
 * action[=].action[=].title.extension[=].extension[=].valueString = "Monitor the deterioration closely"
-* action[=].action[=].description = "Verslechtering bij nekpijn graad III (meer pijn, meer sensorische symptomen of toenemend verlies van motorische controle): volg dit nauwgezet; bij onvoldoende effect of verslechtering na zes weken volgt terugverwijzing naar de huisarts."
+* action[=].action[=].description = "Verslechtering bij nekpijn graad III (meer pijn of meer sensorische symptomen): volg dit nauwgezet. Bij toenemend verlies van motorische controle verwijs je direct terug naar de huisarts; bij onvoldoende effect of verslechtering na zes weken ook."
 * action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].description.extension[=].extension[+].url = "lang"
 * action[=].action[=].description.extension[=].extension[=].valueCode = #en
 * action[=].action[=].description.extension[=].extension[+].url = "content"
-* action[=].action[=].description.extension[=].extension[=].valueString = "Deterioration in grade III neck pain (more pain, more sensory symptoms or increasing loss of motor control): monitor closely; with insufficient effect or deterioration after six weeks, refer back to the GP."
+* action[=].action[=].description.extension[=].extension[=].valueString = "Deterioration in grade III neck pain (more pain or more sensory symptoms): monitor closely. With increasing loss of motor control, refer back to the GP at once; with insufficient effect or deterioration after six weeks, too."
 * action[=].action[=].documentation[+].type = #documentation
 * action[=].action[=].documentation[=].label = "C.4"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), C.4"
@@ -440,7 +565,7 @@ Usage: #definition
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §9 (profile D, worsening before six weeks)"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d' and %daysInTreatment < 42 and (%effect = 'worsened' or %present contains 'crs-worse-sensory' or %present contains 'crs-worse-motor')"
+* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d' and %inTreatment and %daysInTreatment < 42 and (%effect = 'worsened' or %present contains 'crs-worse-sensory') and (%present contains 'crs-worse-motor').not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-monitor-worsening"
 * action[=].action[+].code = $nekpijn#rec-measure-baseline "Nulmeting NPRS en PSK"
 * action[=].action[=].title = "Nulmeting NPRS en PSK"
@@ -465,6 +590,35 @@ Usage: #definition
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
 * action[=].action[=].condition[=].expression.expression = "%baselineComplete.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-measure-baseline"
+* action[=].action[+].code = $nekpijn#rec-measure-week-4 "NPRS en PSK meten in week 4"
+* action[=].action[=].title = "NPRS en PSK meten in week 4"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Measure NPRS and PSK in week 4"
+* action[=].action[=].description = "Meet NPRS en PSK opnieuw rond week 4: geen verbetering na vier weken is een rode vlag (maligniteit) en vraagt om een nieuwe beoordeling."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Measure the NPRS and PSK again around week 4: no improvement after four weeks is a red flag (malignancy) and calls for a new assessment."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "B.3, tabel 2"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), B.3, tabel 2"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #routine
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: decision-logic §9: profiles B, C, D (v2). Due: treatment-start + 28 days"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %inTreatment and %daysInTreatment < 42 and %followUpWeek4.not()"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-measure-week-4"
+* action[=].action[=].dynamicValue[+].path = "%action.timingDateTime"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "%dueWeek4"
+* action[=].action[=].dynamicValue[+].path = "restriction.period.end"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "%dueWeek4"
 * action[=].action[+].code = $nekpijn#rec-evaluate-nprs-psk "Effect evalueren met NPRS en PSK"
 * action[=].action[=].title = "Effect evalueren met NPRS en PSK"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -486,7 +640,7 @@ Usage: #definition
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §9"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %daysInTreatment >= 42 and %followUpMeasured.not()"
+* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %daysInTreatment >= 42 and %followUpWeek4.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-evaluate-nprs-psk"
 * action[+].code = $nekpijn#section-advice "Informatie en advies"
 * action[=].title = "Informatie en advies"
@@ -502,6 +656,75 @@ Usage: #definition
 * action[=].condition[+].kind = #applicability
 * action[=].condition[=].expression.language = #text/fhirpath
 * action[=].condition[=].expression.expression = "%planMode = 'full'"
+* action[=].action[+].code = $nekpijn#rec-patient-information "Patiëntinformatie: nekpijn"
+* action[=].action[=].title = "Patiëntinformatie: nekpijn"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Patient information: neck pain"
+* action[=].action[=].description = "Nekpijn is vervelend, maar meestal niet ernstig. Bij de meeste mensen worden de klachten binnen een paar weken minder.\n\nBlijf zo veel mogelijk bewegen en doe je gewone dingen, ook als dat wat pijn doet. Pijn betekent niet dat je je nek beschadigt. Langdurig rust houden of een halskraag helpt niet.\n\nBel dezelfde dag je huisarts (buiten kantooruren de huisartsenpost) als je koorts krijgt, als je in beide armen of benen minder kracht of gevoel krijgt, als je problemen krijgt met plassen of ontlasting of als je dubbel ziet. Neem contact op met je fysiotherapeut of huisarts als de pijn steeds erger wordt, als de pijn uitstraalt naar je arm met tintelingen of minder kracht, als je moeite krijgt met slikken, onverklaarbaar afvalt of 's nachts erg zweet, of als het na vier weken niet beter gaat."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Neck pain is unpleasant, but usually not serious. For most people it eases within a few weeks.\n\nKeep moving as much as you can and carry on with your usual activities, even if that hurts a little. Pain does not mean you are damaging your neck. Long rest or a neck collar does not help.\n\nCall your GP the same day (outside office hours the GP out-of-hours service) if you get a fever, if you lose strength or feeling in both arms or legs, if you have problems passing urine or stools, or if you see double. Contact your physiotherapist or GP if the pain keeps getting worse, if it spreads to your arm with tingling or weakness, if swallowing becomes difficult, if you lose weight without reason or sweat heavily at night, or if it is no better after four weeks."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "C.1, tabel 2; patient page (seed 000)"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), C.1, tabel 2; patient page (seed 000)"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #routine
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-a'"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-patient-information"
+* action[=].action[+].code = $nekpijn#rec-patient-information-persistent "Patiëntinformatie: aanhoudende nekpijn"
+* action[=].action[=].title = "Patiëntinformatie: aanhoudende nekpijn"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Patient information: persistent neck pain"
+* action[=].action[=].description = "Je nekpijn duurt langer of neemt minder snel af dan verwacht. Dat komt vaker voor en betekent niet dat er iets ernstigs aan de hand is. Pijn betekent niet dat je je nek beschadigt.\n\nSamen werken we met oefeningen aan je herstel. Blijf zo veel mogelijk bewegen en je gewone dingen doen, en bouw dat geleidelijk op. Uiterlijk na zes weken kijken we samen of de behandeling genoeg helpt; zo niet, dan overleggen we met je huisarts.\n\nBel dezelfde dag je huisarts (buiten kantooruren de huisartsenpost) als je koorts krijgt, als je in beide armen of benen minder kracht of gevoel krijgt, als je problemen krijgt met plassen of ontlasting of als je dubbel ziet. Neem contact op met je fysiotherapeut of huisarts als de pijn steeds erger wordt, als de pijn uitstraalt naar je arm met tintelingen of minder kracht, als je moeite krijgt met slikken, onverklaarbaar afvalt of 's nachts erg zweet."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Your neck pain is lasting longer, or easing more slowly, than expected. That is common and does not mean that something serious is wrong. Pain does not mean you are damaging your neck.\n\nTogether we work on your recovery with exercises. Keep moving and doing your usual activities as much as you can, and build them up step by step. After six weeks at the latest we look together at whether the treatment helps enough; if not, we consult your GP.\n\nCall your GP the same day (outside office hours the GP out-of-hours service) if you get a fever, if you lose strength or feeling in both arms or legs, if you have problems passing urine or stools, or if you see double. Contact your physiotherapist or GP if the pain keeps getting worse, if it spreads to your arm with tingling or weakness, if swallowing becomes difficult, or if you lose weight without reason or sweat heavily at night."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "C.2, C.3, tabel 2; patient page (seed 000)"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), C.2, C.3, tabel 2; patient page (seed 000)"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #routine
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c')"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-patient-information-persistent"
+* action[=].action[+].code = $nekpijn#rec-patient-information-radicular "Patiëntinformatie: nekpijn met uitstraling naar de arm"
+* action[=].action[=].title = "Patiëntinformatie: nekpijn met uitstraling naar de arm"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Patient information: neck pain spreading to the arm"
+* action[=].action[=].description = "Je hebt nekpijn met uitstraling naar je arm. Waarschijnlijk is een zenuwwortel in je nek geprikkeld. Dit gaat vaak vanzelf over.\n\nBlijf bewegen zoveel als de klachten toelaten. Vermijd houdingen en bewegingen die de pijn in je arm duidelijk erger maken. Uiterlijk na zes weken kijken we samen of de behandeling genoeg helpt; zo niet, dan overleggen we met je huisarts.\n\nBel dezelfde dag je huisarts (buiten kantooruren de huisartsenpost) als je problemen krijgt met plassen of ontlasting, als lopen moeilijker gaat, of als je in beide armen of benen minder kracht of gevoel krijgt. Neem snel contact op met je fysiotherapeut of huisarts als je arm of hand zwakker wordt of als je er minder gevoel in krijgt."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "You have neck pain that spreads to your arm. Probably a nerve root in your neck is irritated. This often gets better by itself.\n\nKeep moving as far as your symptoms allow. Avoid positions and movements that clearly make the pain in your arm worse. After six weeks at the latest we look together at whether the treatment helps enough; if not, we consult your GP.\n\nCall your GP the same day (outside office hours the GP out-of-hours service) if you have problems passing urine or stools, if walking gets harder, or if you lose strength or feeling in both arms or legs. Contact your physiotherapist or GP soon if your arm or hand gets weaker or you lose feeling in it."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "B.2, C.4, tabel 2; patient page (seed 000)"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), B.2, C.4, tabel 2; patient page (seed 000)"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #routine
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: Treatment profile D"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d'"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-patient-information-radicular"
 * action[=].action[+].code = $nekpijn#rec-reassure "Geruststellen"
 * action[=].action[=].title = "Geruststellen"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1132,7 +1355,7 @@ Usage: #definition
 * action[=].trigger[=].name = "encounter-start"
 * action[=].condition[+].kind = #applicability
 * action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%planMode = 'full' and %subgroup contains 'work-related'"
+* action[=].condition[=].expression.expression = "%planMode in ('full' | 'ending') and %subgroup contains 'work-related'"
 * action[=].action[+].code = $nekpijn#rec-work-risk-info "Uitleg over werkgerelateerde risicofactoren"
 * action[=].action[=].title = "Uitleg over werkgerelateerde risicofactoren"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1198,9 +1421,9 @@ Usage: #definition
 * action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
-* action[=].action[=].condition[=].expression.description = "Applies: work-related and profile B, C or D"
+* action[=].action[=].condition[=].expression.description = "Applies: work-related and profile B, C or D, unless pf-high-work-demands and pf-low-work-control are both answered no (v2)"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %workFactorsRuledOut.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-contact-company-doctor"
 * action[=].action[+].code = $nekpijn#rec-absence-over-4-weeks "Afstemmen met de bedrijfsarts (verzuim > 4 weken)"
 * action[=].action[=].title = "Afstemmen met de bedrijfsarts (verzuim > 4 weken)"
@@ -1238,7 +1461,7 @@ Usage: #definition
 * action[=].trigger[=].name = "encounter-start"
 * action[=].condition[+].kind = #applicability
 * action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%planMode != 'referral-only'"
+* action[=].condition[=].expression.expression = "%planMode in ('full' | 'ending')"
 * action[=].action[+].code = $nekpijn#rec-max-3-sessions "Maximaal ongeveer drie sessies"
 * action[=].action[=].title = "Maximaal ongeveer drie sessies"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1281,10 +1504,16 @@ Usage: #definition
 * action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
-* action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
+* action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C, D. Due: B, C, D: treatment-start + 42 days (the week-6 evaluation); today when the treatment ends (decision-logic §7); A: none (the last session)"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%planMode = 'full' and %profile in ('profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-evaluate-end"
+* action[=].action[=].dynamicValue[+].path = "%action.timingDateTime"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "iif(%planMode = 'ending', %today, iif(%profile in ('profile-b' | 'profile-c' | 'profile-d'), %dueWeek6))"
+* action[=].action[=].dynamicValue[+].path = "occurrenceDateTime"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "iif(%planMode = 'ending', %today, iif(%profile in ('profile-b' | 'profile-c' | 'profile-d'), %dueWeek6))"
 * action[=].action[+].code = $nekpijn#rec-discuss-ending "Beëindiging bespreken"
 * action[=].action[=].title = "Beëindiging bespreken"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1306,7 +1535,7 @@ Usage: #definition
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C, D"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%planMode = 'full' and %profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-discuss-ending"
 * action[=].action[+].code = $nekpijn#rec-stop-contact-gp "Behandeling beëindigen en overleggen met huisarts of bedrijfsarts"
 * action[=].action[=].title = "Behandeling beëindigen en overleggen met huisarts of bedrijfsarts"
@@ -1329,7 +1558,7 @@ Usage: #definition
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §9"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c') and %daysInTreatment >= 42 and %effect in ('unchanged' | 'worsened')"
+* action[=].action[=].condition[=].expression.expression = "%stopApplies and %stopReplaced.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-stop-contact-gp"
 * action[=].action[=].dynamicValue[+].path = "recipient.reference"
 * action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
@@ -1341,22 +1570,28 @@ Usage: #definition
 * action[=].action[=].title.extension[=].extension[=].valueCode = #en
 * action[=].action[=].title.extension[=].extension[+].url = "content"
 * action[=].action[=].title.extension[=].extension[=].valueString = "Refer back to the GP"
-* action[=].action[=].description = "Zes weken behandeld zonder voldoende effect of met verslechtering (meer pijn, meer sensorische symptomen, toenemend verlies van motorische controle): verwijs terug naar de huisarts."
+* action[=].action[=].description = "Onvoldoende effect na zes weken, of verslechtering (meer pijn, meer sensorische symptomen, toenemend verlies van motorische controle): verwijs terug naar de huisarts."
 * action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].description.extension[=].extension[+].url = "lang"
 * action[=].action[=].description.extension[=].extension[=].valueCode = #en
 * action[=].action[=].description.extension[=].extension[+].url = "content"
-* action[=].action[=].description.extension[=].extension[=].valueString = "Six weeks of treatment without sufficient effect or with deterioration (more pain, more sensory symptoms, increasing loss of motor control): refer back to the GP."
+* action[=].action[=].description.extension[=].extension[=].valueString = "Insufficient effect after six weeks, or deterioration (more pain, more sensory symptoms, increasing loss of motor control): refer back to the GP."
 * action[=].action[=].documentation[+].type = #documentation
 * action[=].action[=].documentation[=].label = "C.4"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), C.4"
 * action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
-* action[=].action[=].priority = #urgent
+* action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §9"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d' and %daysInTreatment >= 42 and (%effect in ('unchanged' | 'worsened') or %present contains 'crs-worse-sensory' or %present contains 'crs-worse-motor')"
+* action[=].action[=].condition[=].expression.expression = "%referBackApplies"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-refer-back-gp"
+* action[=].action[=].dynamicValue[+].path = "%action.priority"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "iif(%present contains 'crs-worse-motor', 'urgent', 'routine')"
+* action[=].action[=].dynamicValue[+].path = "priority"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "iif(%present contains 'crs-worse-motor', 'urgent', 'routine')"
 * action[=].action[+].code = $nekpijn#rec-closure-advice "Advies bij afronding"
 * action[=].action[=].title = "Advies bij afronding"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1378,7 +1613,7 @@ Usage: #definition
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C, D"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%planMode = 'full' and %profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d') and (%planMode = 'full' or (%stopApplies and %stopReplaced.not()))"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-closure-advice"
 
 Instance: nekpijn-orders
@@ -1395,12 +1630,12 @@ Usage: #definition
 * title.extension[=].extension[=].valueString = "Neck pain — order checks"
 * type = $pd-type#eca-rule
 * status = #active
-* description = "Controleert bij een patiënt met nekpijn elke conceptorder (ServiceRequest of Procedure) op afgeraden therapie, beeldvormend onderzoek, een halskraag en cervicale manipulatie volgens de KNGF-richtlijn Nekpijn (2016)."
+* description = "Controleert bij een patiënt met nekpijn elke conceptorder (ServiceRequest of Procedure) op afgeraden therapie, beeldvormend onderzoek, een halskraag, cervicale manipulatie en fysiotherapie zolang ernstige pathologie niet is uitgesloten, volgens de KNGF-richtlijn Nekpijn (2016)."
 * description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * description.extension[=].extension[+].url = "lang"
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
-* description.extension[=].extension[=].valueString = "Checks every draft order (ServiceRequest or Procedure) of a patient with neck pain for discouraged therapy, imaging, a cervical collar and cervical manipulation according to the KNGF neck pain guideline (2016)."
+* description.extension[=].extension[=].valueString = "Checks every draft order (ServiceRequest or Procedure) of a patient with neck pain for discouraged therapy, imaging, a cervical collar, cervical manipulation and physiotherapy while serious pathology is not excluded, according to the KNGF neck pain guideline (2016)."
 * relatedArtifact[+].type = #citation
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016)"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
@@ -1420,6 +1655,89 @@ Usage: #definition
 * extension[=].valueExpression.name = "orderCategory"
 * extension[=].valueExpression.language = #text/fhirpath
 * extension[=].valueExpression.expression = "%case.parameter.where(name = 'order-category').value"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "orderCodes"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'order-code').value"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "seriousPathology"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'serious-pathology').value"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "profile"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'treatment-profile').value"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "gpPriority"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "iif(%case.parameter.where(name = 'gp-referral-priority').exists(), %case.parameter.where(name = 'gp-referral-priority').value, 'urgent')"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "imaging"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%order.where($this.startsWith('int-imaging-')).exists() or %orderCategory contains '363679005' or %orderCodes.where(system = 'http://www.ama-assn.org/go/cpt' and code.length() = 5 and code >= '70010' and code <= '79999').exists()"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "physiotherapy"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%order.where($this.startsWith('int-') and $this.startsWith('int-imaging-').not()).exists()"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "discouragedTherapy"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%order.intersect('int-dry-needling' | 'int-electrotherapy' | 'int-tens' | 'int-ultrasound-therapy' | 'int-shockwave' | 'int-laser').exists()"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "cadFlags"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%present.intersect('rf-dizziness' | 'rf-diplopia' | 'rf-nausea' | 'rf-vomiting' | 'rf-limb-weakness' | 'rf-pupil-changes')"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "traumaRelated"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%present contains 'trauma-related'"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "collarWarnsProfile"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "iif(%profile in ('profile-a' | 'profile-b' | 'profile-c'), true, false)"
+* action[+].code = $nekpijn#section-referral "Verwijzing"
+* action[=].title = "Verwijzing"
+* action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].title.extension[=].extension[+].url = "lang"
+* action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].title.extension[=].extension[+].url = "content"
+* action[=].title.extension[=].extension[=].valueString = "Referral"
+* action[=].trigger[+].type = #named-event
+* action[=].trigger[=].name = "order-select"
+* action[=].trigger[+].type = #named-event
+* action[=].trigger[=].name = "order-sign"
+* action[=].condition[+].kind = #applicability
+* action[=].condition[=].expression.language = #text/fhirpath
+* action[=].condition[=].expression.expression = "%inEpisode"
+* action[=].action[+].code = $nekpijn#rec-refer-gp-serious-pathology "Verwijzen naar de huisarts (mogelijke ernstige pathologie)"
+* action[=].action[=].title = "Verwijzen naar de huisarts (mogelijke ernstige pathologie)"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Refer to the GP (possible serious pathology)"
+* action[=].action[=].description = "Mogelijke ernstige pathologie (nekpijn graad IV): verwijs de patiënt naar de huisarts of de verwijzend specialist."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Possible serious pathology (grade IV neck pain): refer the patient to the GP or the referring specialist."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "A.2, B.1"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), A.2, B.1"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #urgent
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: serious-pathology = suspected (grade IV), or unresolved (as an option)"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%imaging and %seriousPathology = 'suspected'"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-refer-gp-serious-pathology"
+* action[=].action[=].dynamicValue[+].path = "%action.priority"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "%gpPriority"
+* action[=].action[=].dynamicValue[+].path = "priority"
+* action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
+* action[=].action[=].dynamicValue[=].expression.expression = "%gpPriority"
 * action[+].code = $nekpijn#section-discouraged "Afgeraden therapie"
 * action[=].title = "Afgeraden therapie"
 * action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1441,12 +1759,12 @@ Usage: #definition
 * action[=].action[=].title.extension[=].extension[=].valueCode = #en
 * action[=].action[=].title.extension[=].extension[+].url = "content"
 * action[=].action[=].title.extension[=].extension[=].valueString = "Dry needling"
-* action[=].action[=].description = "Dry needling wordt bij nekpijn afgeraden (richtlijn C.2); bij behandelprofiel A is geen aanvullende therapie nodig (C.1)."
+* action[=].action[=].description = "Dry needling wordt bij nekpijn afgeraden (richtlijn C.2)."
 * action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].description.extension[=].extension[+].url = "lang"
 * action[=].action[=].description.extension[=].extension[=].valueCode = #en
 * action[=].action[=].description.extension[=].extension[+].url = "content"
-* action[=].action[=].description.extension[=].extension[=].valueString = "Dry needling is discouraged for neck pain (guideline C.2); in treatment profile A no additional therapy is needed at all (C.1)."
+* action[=].action[=].description.extension[=].extension[=].valueString = "Dry needling is discouraged for neck pain (guideline C.2)."
 * action[=].action[=].documentation[+].type = #documentation
 * action[=].action[=].documentation[=].label = "C.2"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), C.2"
@@ -1464,12 +1782,12 @@ Usage: #definition
 * action[=].action[=].title.extension[=].extension[=].valueCode = #en
 * action[=].action[=].title.extension[=].extension[+].url = "content"
 * action[=].action[=].title.extension[=].extension[=].valueString = "Electrotherapy (including TENS)"
-* action[=].action[=].description = "Elektrotherapie (waaronder TENS) wordt bij nekpijn afgeraden (richtlijn C.2); bij behandelprofiel A is geen aanvullende therapie nodig (C.1)."
+* action[=].action[=].description = "Elektrotherapie (waaronder TENS) wordt bij nekpijn afgeraden (richtlijn C.2)."
 * action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].description.extension[=].extension[+].url = "lang"
 * action[=].action[=].description.extension[=].extension[=].valueCode = #en
 * action[=].action[=].description.extension[=].extension[+].url = "content"
-* action[=].action[=].description.extension[=].extension[=].valueString = "Electrotherapy (including TENS) is discouraged for neck pain (guideline C.2); in treatment profile A no additional therapy is needed at all (C.1)."
+* action[=].action[=].description.extension[=].extension[=].valueString = "Electrotherapy (including TENS) is discouraged for neck pain (guideline C.2)."
 * action[=].action[=].documentation[+].type = #documentation
 * action[=].action[=].documentation[=].label = "C.2"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), C.2"
@@ -1487,12 +1805,12 @@ Usage: #definition
 * action[=].action[=].title.extension[=].extension[=].valueCode = #en
 * action[=].action[=].title.extension[=].extension[+].url = "content"
 * action[=].action[=].title.extension[=].extension[=].valueString = "Ultrasound / shockwave"
-* action[=].action[=].description = "Ultrageluid en shockwave worden bij nekpijn afgeraden (richtlijn C.2); bij behandelprofiel A is geen aanvullende therapie nodig (C.1)."
+* action[=].action[=].description = "Ultrageluid en shockwave worden bij nekpijn afgeraden (richtlijn C.2)."
 * action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].description.extension[=].extension[+].url = "lang"
 * action[=].action[=].description.extension[=].extension[=].valueCode = #en
 * action[=].action[=].description.extension[=].extension[+].url = "content"
-* action[=].action[=].description.extension[=].extension[=].valueString = "Ultrasound and shockwave therapy are discouraged for neck pain (guideline C.2); in treatment profile A no additional therapy is needed at all (C.1)."
+* action[=].action[=].description.extension[=].extension[=].valueString = "Ultrasound and shockwave therapy are discouraged for neck pain (guideline C.2)."
 * action[=].action[=].documentation[+].type = #documentation
 * action[=].action[=].documentation[=].label = "C.2"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), C.2"
@@ -1510,12 +1828,12 @@ Usage: #definition
 * action[=].action[=].title.extension[=].extension[=].valueCode = #en
 * action[=].action[=].title.extension[=].extension[+].url = "content"
 * action[=].action[=].title.extension[=].extension[=].valueString = "Laser"
-* action[=].action[=].description = "Lasertherapie wordt bij nekpijn afgeraden (richtlijn C.2); bij behandelprofiel A is geen aanvullende therapie nodig (C.1)."
+* action[=].action[=].description = "Lasertherapie wordt bij nekpijn afgeraden (richtlijn C.2)."
 * action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].description.extension[=].extension[+].url = "lang"
 * action[=].action[=].description.extension[=].extension[=].valueCode = #en
 * action[=].action[=].description.extension[=].extension[+].url = "content"
-* action[=].action[=].description.extension[=].extension[=].valueString = "Laser therapy is discouraged for neck pain (guideline C.2); in treatment profile A no additional therapy is needed at all (C.1)."
+* action[=].action[=].description.extension[=].extension[=].valueString = "Laser therapy is discouraged for neck pain (guideline C.2)."
 * action[=].action[=].documentation[+].type = #documentation
 * action[=].action[=].documentation[=].label = "C.2"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), C.2"
@@ -1533,12 +1851,12 @@ Usage: #definition
 * action[=].action[=].title.extension[=].extension[=].valueCode = #en
 * action[=].action[=].title.extension[=].extension[+].url = "content"
 * action[=].action[=].title.extension[=].extension[=].valueString = "Do not advise imaging (X-ray, MRI, CT, ultrasound)"
-* action[=].action[=].description = "Adviseer geen beeldvormend onderzoek (röntgen, MRI, CT, echografie) bij nekpijn (richtlijn B.4)."
+* action[=].action[=].description = "Fysiotherapeuten vragen geen beeldvormend onderzoek (röntgen, MRI, CT, echografie) aan en adviseren het niet bij nekpijn (richtlijn B.4): verwijder de conceptorder."
 * action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].description.extension[=].extension[+].url = "lang"
 * action[=].action[=].description.extension[=].extension[=].valueCode = #en
 * action[=].action[=].description.extension[=].extension[+].url = "content"
-* action[=].action[=].description.extension[=].extension[=].valueString = "Do not advise imaging (X-ray, MRI, CT, ultrasound) for neck pain (guideline B.4)."
+* action[=].action[=].description.extension[=].extension[=].valueString = "Physiotherapists do not request imaging (X-ray, MRI, CT, ultrasound) for neck pain and do not advise it (guideline B.4): delete the draft order."
 * action[=].action[=].documentation[+].type = #documentation
 * action[=].action[=].documentation[=].label = "B.4"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), B.4"
@@ -1547,7 +1865,7 @@ Usage: #definition
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C, D"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order.where($this.startsWith('int-imaging-')).exists() or %orderCategory contains '363679005'"
+* action[=].action[=].condition[=].expression.expression = "%imaging"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/dis-imaging"
 * action[+].code = $nekpijn#section-order-checks "Aandachtspunten bij deze order"
 * action[=].title = "Aandachtspunten bij deze order"
@@ -1563,6 +1881,75 @@ Usage: #definition
 * action[=].condition[+].kind = #applicability
 * action[=].condition[=].expression.language = #text/fhirpath
 * action[=].condition[=].expression.expression = "%inEpisode"
+* action[=].action[+].code = $nekpijn#chk-no-additional-therapy "Geen aanvullende therapie bij profiel A"
+* action[=].action[=].title = "Geen aanvullende therapie bij profiel A"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "No additional therapy in profile A"
+* action[=].action[=].description = "Bij behandelprofiel A is geen aanvullende therapie nodig (C.1)."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "In treatment profile A no additional therapy is needed at all (C.1)."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "C.1"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), C.1"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #routine
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%discouragedTherapy and %profile = 'profile-a'"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-no-additional-therapy"
+* action[=].action[+].code = $nekpijn#chk-imaging-assess-flags "Eerst rode vlaggen en klachtenpatroon beoordelen"
+* action[=].action[=].title = "Eerst rode vlaggen en klachtenpatroon beoordelen"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Judge the red flags and the pattern first"
+* action[=].action[=].description = "Ernstige pathologie (nekpijn graad IV) is nog niet uitgesloten: beoordeel eerst de rode vlaggen en het klachtenpatroon. Verdere diagnostiek is een beslissing van de huisarts."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Serious pathology (grade IV neck pain) is not yet excluded: judge the red flags and the complaint pattern first. Further diagnostics are the GP's decision."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "B.1, B.4"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), B.1, B.4"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #urgent
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%imaging and %seriousPathology in ('unresolved' | 'not-assessed')"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-imaging-assess-flags"
+* action[=].action[+].code = $nekpijn#chk-grade-iv-not-excluded "Graad IV nog niet uitgesloten"
+* action[=].action[=].title = "Graad IV nog niet uitgesloten"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Grade IV not yet excluded"
+* action[=].action[=].description = "Ernstige pathologie (nekpijn graad IV) is nog niet uitgesloten: fysiotherapie is pas geïndiceerd als graad IV is uitgesloten."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Serious pathology (grade IV neck pain) is not yet excluded: physiotherapy is indicated only once grade IV is excluded."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "B"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), B"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #urgent
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%physiotherapy and %seriousPathology in ('suspected' | 'unresolved' | 'not-assessed')"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-grade-iv-not-excluded"
 * action[=].action[+].code = $nekpijn#chk-collar-trauma "Halskraag bij traumagerelateerde nekpijn"
 * action[=].action[=].title = "Halskraag bij traumagerelateerde nekpijn"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1584,8 +1971,31 @@ Usage: #definition
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-semi-rigid-collar' and %present contains 'trauma-related'"
+* action[=].action[=].condition[=].expression.expression = "%order contains 'int-semi-rigid-collar' and %traumaRelated"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-collar-trauma"
+* action[=].action[+].code = $nekpijn#chk-collar-not-grade-iii "Halskraag niet bij deze graad"
+* action[=].action[=].title = "Halskraag niet bij deze graad"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Collar not for this grade"
+* action[=].action[=].description = "Semi-harde halskraag: alleen geadviseerd bij nekpijn graad III (cervicaal radiculair syndroom), niet bij de graad van deze patiënt."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Semi-rigid collar: advised only in grade III neck pain (cervical radicular syndrome), not for this patient's grade."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "C.4"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), C.4"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #urgent
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%order contains 'int-semi-rigid-collar' and %traumaRelated.not() and %collarWarnsProfile"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-collar-not-grade-iii"
 * action[=].action[+].code = $nekpijn#chk-collar "Halskraag alleen bij graad III"
 * action[=].action[=].title = "Halskraag alleen bij graad III"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1607,8 +2017,31 @@ Usage: #definition
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-semi-rigid-collar' and (%present contains 'trauma-related').not()"
+* action[=].action[=].condition[=].expression.expression = "%order contains 'int-semi-rigid-collar' and %traumaRelated.not() and %collarWarnsProfile.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-collar"
+* action[=].action[+].code = $nekpijn#chk-manipulation-cad "Manipulatie bij rode vlaggen voor arteriële disfunctie"
+* action[=].action[=].title = "Manipulatie bij rode vlaggen voor arteriële disfunctie"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Manipulation with red flags of arterial dysfunction"
+* action[=].action[=].description = "Rode vlag voor cervicale arteriële disfunctie aanwezig: weeg vóór manipulatie het risico af volgens de premanipulatieve besluitvorming en de NVMT-beroepsnorm."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Red flag of cervical arterial dysfunction present: before manipulating, weigh the risk by pre-manipulative decision-making and the NVMT professional standard."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "B.6, tabel 2"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), B.6, tabel 2"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].priority = #urgent
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%order contains 'int-cervical-manipulation' and %cadFlags.exists()"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-manipulation-cad"
 * action[=].action[+].code = $nekpijn#chk-manipulation "Premanipulatieve besluitvorming"
 * action[=].action[=].title = "Premanipulatieve besluitvorming"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1697,19 +2130,19 @@ Usage: #definition
 * action[=].condition[+].kind = #applicability
 * action[=].condition[=].expression.language = #text/fhirpath
 * action[=].condition[=].expression.expression = "%advice.exists()"
-* action[=].action[+].code = $nekpijn#advice-gp "Neem binnenkort contact op met de huisarts"
-* action[=].action[=].title = "Neem binnenkort contact op met de huisarts"
+* action[=].action[+].code = $nekpijn#advice-gp "Neem contact op met je huisarts"
+* action[=].action[=].title = "Neem contact op met je huisarts"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].title.extension[=].extension[+].url = "lang"
 * action[=].action[=].title.extension[=].extension[=].valueCode = #en
 * action[=].action[=].title.extension[=].extension[+].url = "content"
-* action[=].action[=].title.extension[=].extension[=].valueString = "Contact your GP soon"
-* action[=].action[=].description = "Neem binnenkort contact op met je huisarts. Wacht niet af of de klachten vanzelf overgaan.\n\nWaarom? Je hebt naast je nekpijn nog andere klachten, zoals koorts of nachtelijk zweten, afvallen zonder duidelijke reden, gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, moeite met slikken of dubbelzien, of je hebt ooit kanker gehad. Deze signalen moet een arts beoordelen.\n\nVertel de huisarts welke klachten je hebt en sinds wanneer.\n\nWorden de klachten snel erger, of krijg je plotseling minder gevoel of kracht in je armen of benen? Bel dan meteen je huisarts, of 's avonds en in het weekend de huisartsenpost."
+* action[=].action[=].title.extension[=].extension[=].valueString = "Contact your GP"
+* action[=].action[=].description = "Neem binnenkort contact op met je huisarts. Wacht niet af of de klachten vanzelf overgaan.\n\nVertel de huisarts welke klachten je hebt en sinds wanneer.\n\nWorden de klachten snel erger, krijg je minder gevoel of kracht in beide armen of benen, problemen met plassen of ontlasting, of ga je dubbelzien? Bel dan dezelfde dag je huisarts, of 's avonds en in het weekend de huisartsenpost."
 * action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].description.extension[=].extension[+].url = "lang"
 * action[=].action[=].description.extension[=].extension[=].valueCode = #en
 * action[=].action[=].description.extension[=].extension[+].url = "content"
-* action[=].action[=].description.extension[=].extension[=].valueString = "Contact your GP (huisarts) soon. Do not wait to see whether the complaints pass by themselves.\n\nWhy? Besides the neck pain you have other complaints, such as fever or night sweats, weight loss without a clear reason, numbness or loss of strength in both arms or legs, problems with urination or bowel movements, difficulty swallowing or double vision, or you have had cancer. These signs need a doctor's assessment.\n\nTell the GP which complaints you have and since when.\n\nDo the complaints get worse quickly, or do you suddenly lose feeling or strength in your arms or legs? Then call your GP straight away, or in the evening and at the weekend the GP out-of-hours service (huisartsenpost)."
+* action[=].action[=].description.extension[=].extension[=].valueString = "Contact your GP (huisarts) soon. Do not wait to see whether the complaints pass by themselves.\n\nTell the GP which complaints you have and since when.\n\nDo the complaints get worse quickly, do you lose feeling or strength in both arms or legs, get problems with urination or bowel movements, or start seeing double? Then call your GP the same day, or in the evening and at the weekend the GP out-of-hours service (huisartsenpost)."
 * action[=].action[=].documentation[+].type = #documentation
 * action[=].action[=].documentation[=].label = "B.1, tabel 2"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), B.1, tabel 2"
@@ -1719,7 +2152,7 @@ Usage: #definition
 * action[=].action[=].documentation[=].display = "Patiëntinformatie nekklachten (TopzorgGroep), verwerkt in de zelfcheck van de DAK (self-check.md)"
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
-* action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 1: any sc-rf-* answered yes"
+* action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 1: any sc-rf-* answered yes (same-day variant: see below)"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
 * action[=].action[=].condition[=].expression.expression = "%advice = 'advice-gp'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-gp"
@@ -1730,12 +2163,12 @@ Usage: #definition
 * action[=].action[=].title.extension[=].extension[=].valueCode = #en
 * action[=].action[=].title.extension[=].extension[+].url = "content"
 * action[=].action[=].title.extension[=].extension[=].valueString = "Have it assessed by a doctor or physiotherapist"
-* action[=].action[=].description = "Laat je klachten binnenkort beoordelen door een arts of een fysiotherapeut.\n\nWaarom? Je klachten zijn begonnen na een val, botsing of ander ongeluk, en je hebt sindsdien stijve spieren, hoofdpijn of duizeligheid. Bij een ongeluk kunnen spieren, banden en gewrichten in je nek uitrekken of geïrriteerd raken, bijvoorbeeld bij een whiplash. Een arts of fysiotherapeut kan beoordelen wat er aan de hand is en wat je het beste kunt doen.\n\nWorden de klachten erger, krijg je tintelingen of minder kracht in je arm of hand, of krijg je ook andere klachten zoals koorts, moeite met slikken of dubbelzien? Neem dan meteen contact op met je huisarts."
+* action[=].action[=].description = "Laat je klachten binnenkort beoordelen door een arts of een fysiotherapeut.\n\nBij een ongeluk kunnen spieren, banden en gewrichten in je nek uitrekken of geïrriteerd raken, bijvoorbeeld bij een whiplash. Een arts of fysiotherapeut kan beoordelen wat er aan de hand is en wat je het beste kunt doen.\n\nWorden de klachten erger, krijg je tintelingen of minder kracht in je arm of hand, of krijg je ook andere klachten zoals koorts, moeite met slikken of dubbelzien? Neem dan meteen contact op met je huisarts."
 * action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].description.extension[=].extension[+].url = "lang"
 * action[=].action[=].description.extension[=].extension[=].valueCode = #en
 * action[=].action[=].description.extension[=].extension[+].url = "content"
-* action[=].action[=].description.extension[=].extension[=].valueString = "Have your complaints assessed soon by a doctor or a physiotherapist.\n\nWhy? Your complaints started after a fall, collision or other accident, and since then you have stiff muscles, headache or dizziness. In an accident, muscles, ligaments and joints in your neck can be stretched or irritated, for example in whiplash. A doctor or physiotherapist can assess what is going on and what is best for you to do.\n\nDo the complaints get worse, do you get tingling or loss of strength in your arm or hand, or do you also get other complaints such as fever, difficulty swallowing or double vision? Then contact your GP straight away."
+* action[=].action[=].description.extension[=].extension[=].valueString = "Have your complaints assessed soon by a doctor or a physiotherapist.\n\nIn an accident, muscles, ligaments and joints in your neck can be stretched or irritated, for example in whiplash. A doctor or physiotherapist can assess what is going on and what is best for you to do.\n\nDo the complaints get worse, do you get tingling or loss of strength in your arm or hand, or do you also get other complaints such as fever, difficulty swallowing or double vision? Then contact your GP straight away."
 * action[=].action[=].documentation[+].type = #documentation
 * action[=].action[=].documentation[=].label = "A.3, tabel 2"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), A.3, tabel 2"
@@ -1756,12 +2189,12 @@ Usage: #definition
 * action[=].action[=].title.extension[=].extension[=].valueCode = #en
 * action[=].action[=].title.extension[=].extension[+].url = "content"
 * action[=].action[=].title.extension[=].extension[=].valueString = "Make an appointment with a physiotherapist"
-* action[=].action[=].description = "Maak een afspraak bij een fysiotherapeut.\n\nWaarom? Uit je antwoorden blijkt dat je nekpijn langer duurt, pijnlijk blijft, uitstraalt, erger wordt of steeds terugkomt, of dat de klachten je werk, sport of nachtrust belemmeren. Dan is het verstandig om de oorzaak te laten onderzoeken en een passende behandeling te starten.\n\nStraalt de pijn uit naar je schouder of arm, of heb je tintelingen of minder kracht in je arm of hand? Dan kan aanvullend onderzoek nodig zijn om de oorzaak en de juiste behandeling vast te stellen.\n\nDe fysiotherapeut kijkt naar je houding, je bewegingen en hoe je je nek belast. Je krijgt oefeningen om je nek soepeler en sterker te maken, advies over houding en belasting bij je werk en dagelijkse activiteiten, hulp om spierspanning te verminderen en begeleiding om weer stap voor stap meer te bewegen.\n\nTot je afspraak helpt het om rustig te blijven bewegen en regelmatig van houding te wisselen.\n\nKrijg je ook koorts, gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, moeite met slikken of dubbelzien? Neem dan binnenkort contact op met je huisarts."
+* action[=].action[=].description = "Maak een afspraak bij een fysiotherapeut.\n\nHet is verstandig om de oorzaak te laten onderzoeken en een passende behandeling te starten.\n\nStraalt de pijn uit naar je schouder of arm, of heb je tintelingen of minder kracht in je arm of hand? Dan kan aanvullend onderzoek nodig zijn om de oorzaak en de juiste behandeling vast te stellen.\n\nDe fysiotherapeut kijkt naar je houding, je bewegingen en hoe je je nek belast. Je krijgt oefeningen om je nek soepeler en sterker te maken, advies over houding en belasting bij je werk en dagelijkse activiteiten, hulp om spierspanning te verminderen en begeleiding om weer stap voor stap meer te bewegen.\n\nTot je afspraak helpt het om rustig te blijven bewegen en regelmatig van houding te wisselen.\n\nKrijg je ook koorts, onverklaarbaar gewichtsverlies of moeite met slikken? Neem dan binnenkort contact op met je huisarts. Krijg je gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, of ga je dubbelzien? Bel dan dezelfde dag je huisarts, buiten kantooruren de huisartsenpost."
 * action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].description.extension[=].extension[+].url = "lang"
 * action[=].action[=].description.extension[=].extension[=].valueCode = #en
 * action[=].action[=].description.extension[=].extension[+].url = "content"
-* action[=].action[=].description.extension[=].extension[=].valueString = "Make an appointment with a physiotherapist.\n\nWhy? Your answers show that your neck pain lasts longer, stays painful, radiates, gets worse or keeps coming back, or that the complaints hinder your work, sport or sleep. Then it is wise to have the cause examined and to start a suitable treatment.\n\nDoes the pain radiate to your shoulder or arm, or do you have tingling or loss of strength in your arm or hand? Then further examination may be needed to find the cause and the right treatment.\n\nThe physiotherapist looks at your posture, your movements and how you load your neck. You get exercises to make your neck more supple and stronger, advice on posture and load at work and in daily activities, help to reduce muscle tension and guidance to move more again step by step.\n\nUntil your appointment, it helps to keep moving calmly and to change posture regularly.\n\nDo you also get fever, numbness or loss of strength in both arms or legs, problems with urination or bowel movements, difficulty swallowing or double vision? Then contact your GP soon."
+* action[=].action[=].description.extension[=].extension[=].valueString = "Make an appointment with a physiotherapist.\n\nIt is wise to have the cause examined and to start a suitable treatment.\n\nDoes the pain radiate to your shoulder or arm, or do you have tingling or loss of strength in your arm or hand? Then further examination may be needed to find the cause and the right treatment.\n\nThe physiotherapist looks at your posture, your movements and how you load your neck. You get exercises to make your neck more supple and stronger, advice on posture and load at work and in daily activities, help to reduce muscle tension and guidance to move more again step by step.\n\nUntil your appointment, it helps to keep moving calmly and to change posture regularly.\n\nDo you also get fever, unexplained weight loss or difficulty swallowing? Then contact your GP soon. Do you get numbness or loss of strength in both arms or legs, problems with urination or bowel movements, or do you start seeing double? Then call your GP the same day, outside office hours the GP out-of-hours service (huisartsenpost)."
 * action[=].action[=].documentation[+].type = #documentation
 * action[=].action[=].documentation[=].label = "A.3, tabel 3"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), A.3, tabel 3"
@@ -1782,12 +2215,12 @@ Usage: #definition
 * action[=].action[=].title.extension[=].extension[=].valueCode = #en
 * action[=].action[=].title.extension[=].extension[+].url = "content"
 * action[=].action[=].title.extension[=].extension[=].valueString = "Look after your neck yourself and keep moving calmly"
-* action[=].action[=].description = "Je kunt zelf veel doen. De meeste nekklachten gaan binnen enkele dagen tot weken vanzelf over.\n\nWat helpt: blijf rustig bewegen. Wissel regelmatig van houding, bijvoorbeeld als je lang achter een beeldscherm zit. Gebruik kort warmte. Doe lichte oefeningen om je nek soepel te maken en te ontspannen.\n\nMaak een afspraak bij een fysiotherapeut als de pijn langer dan drie weken duurt, erger wordt of steeds terugkomt, als de pijn uitstraalt naar je schouder of arm, als je tintelingen of minder kracht in je arm of hand krijgt, of als de klachten je werk, sport of nachtrust belemmeren.\n\nKrijg je koorts, gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, moeite met slikken of dubbelzien? Neem dan binnenkort contact op met je huisarts. Veranderen je klachten? Doe de zelfcheck dan opnieuw."
+* action[=].action[=].description = "Je kunt zelf veel doen. De meeste nekklachten gaan binnen enkele dagen tot weken vanzelf over.\n\nWat helpt: blijf rustig bewegen. Wissel regelmatig van houding, bijvoorbeeld als je lang achter een beeldscherm zit. Gebruik kort warmte. Doe lichte oefeningen om je nek soepel te maken en te ontspannen.\n\nMaak een afspraak bij een fysiotherapeut als de pijn langer dan drie weken duurt, erger wordt of steeds terugkomt, als de pijn uitstraalt naar je schouder of arm, als je tintelingen of minder kracht in je arm of hand krijgt, of als de klachten je werk, sport of nachtrust belemmeren.\n\nKrijg je koorts, onverklaarbaar gewichtsverlies of moeite met slikken? Neem dan binnenkort contact op met je huisarts. Krijg je gevoelloosheid of minder kracht in beide armen of benen, problemen met plassen of ontlasting, of ga je dubbelzien? Bel dan dezelfde dag je huisarts, buiten kantooruren de huisartsenpost. Veranderen je klachten? Doe de zelfcheck dan opnieuw."
 * action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * action[=].action[=].description.extension[=].extension[+].url = "lang"
 * action[=].action[=].description.extension[=].extension[=].valueCode = #en
 * action[=].action[=].description.extension[=].extension[+].url = "content"
-* action[=].action[=].description.extension[=].extension[=].valueString = "You can do a lot yourself. Most neck complaints pass by themselves within days to weeks.\n\nWhat helps: keep moving calmly. Change posture regularly, for example when you sit at a screen for a long time. Use warmth briefly. Do light exercises to loosen and relax your neck.\n\nMake an appointment with a physiotherapist if the pain lasts longer than three weeks, gets worse or keeps coming back, if the pain radiates to your shoulder or arm, if you get tingling or loss of strength in your arm or hand, or if the complaints hinder your work, sport or sleep.\n\nDo you get fever, numbness or loss of strength in both arms or legs, problems with urination or bowel movements, difficulty swallowing or double vision? Then contact your GP soon. Do your complaints change? Then do the self-check again."
+* action[=].action[=].description.extension[=].extension[=].valueString = "You can do a lot yourself. Most neck complaints pass by themselves within days to weeks.\n\nWhat helps: keep moving calmly. Change posture regularly, for example when you sit at a screen for a long time. Use warmth briefly. Do light exercises to loosen and relax your neck.\n\nMake an appointment with a physiotherapist if the pain lasts longer than three weeks, gets worse or keeps coming back, if the pain radiates to your shoulder or arm, if you get tingling or loss of strength in your arm or hand, or if the complaints hinder your work, sport or sleep.\n\nDo you get fever, unexplained weight loss or difficulty swallowing? Then contact your GP soon. Do you get numbness or loss of strength in both arms or legs, problems with urination or bowel movements, or do you start seeing double? Then call your GP the same day, outside office hours the GP out-of-hours service (huisartsenpost). Do your complaints change? Then do the self-check again."
 * action[=].action[=].documentation[+].type = #documentation
 * action[=].action[=].documentation[=].label = "A.3, C.1"
 * action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), A.3, C.1"

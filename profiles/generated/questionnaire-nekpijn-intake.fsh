@@ -217,13 +217,13 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueString = "Vomiting"
 * item[=].item[+].linkId = "rf-limb-weakness"
 * item[=].item[=].type = #boolean
-* item[=].item[=].code[+] = $nekpijn#rf-limb-weakness "Zwakte van de ledematen"
-* item[=].item[=].text = "Zwakte van de ledematen"
+* item[=].item[=].code[+] = $nekpijn#rf-limb-weakness "Zwakte van de ledematen (cerebrovasculair symptoom, niet de spierzwakte van een radiculair syndroom)"
+* item[=].item[=].text = "Zwakte van de ledematen (cerebrovasculair symptoom, niet de spierzwakte van een radiculair syndroom)"
 * item[=].item[=].text.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * item[=].item[=].text.extension[=].extension[+].url = "lang"
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
-* item[=].item[=].text.extension[=].extension[=].valueString = "Weakness of the limbs"
+* item[=].item[=].text.extension[=].extension[=].valueString = "Weakness of the limbs (cerebrovascular symptom, not the muscle weakness of a radicular syndrome)"
 * item[=].item[+].linkId = "rf-pupil-changes"
 * item[=].item[=].type = #boolean
 * item[=].item[=].code[+] = $nekpijn#rf-pupil-changes "Pupilveranderingen"
@@ -381,6 +381,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Sensory symptoms in the arm (paraesthesia, numbness, reduced touch)"
+* item[=].item[=].required = true
 * item[=].item[+].linkId = "crs-limited-rotation"
 * item[=].item[=].type = #boolean
 * item[=].item[=].code[+] = $nekpijn#crs-limited-rotation "Beperkte cervicale ROM: rotatie < 60 graden of een beperkte en pijnlijke rotatie"
@@ -399,6 +400,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Reduced muscle strength or motor control"
+* item[=].item[=].required = true
 * item[=].item[+].linkId = "crs-radiating-arm-pain"
 * item[=].item[=].type = #boolean
 * item[=].item[=].code[+] = $nekpijn#crs-radiating-arm-pain "Uitstralende pijn in de arm"
@@ -408,6 +410,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Pain radiating into the arm"
+* item[=].item[=].required = true
 * item[=].item[+].linkId = "crs-reduced-reflexes"
 * item[=].item[=].type = #boolean
 * item[=].item[=].code[+] = $nekpijn#crs-reduced-reflexes "Verminderde peesreflexen"
@@ -417,6 +420,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Reduced tendon reflexes"
+* item[=].item[=].required = true
 * item[=].item[+].linkId = "crs-muscle-weakness"
 * item[=].item[=].type = #boolean
 * item[=].item[=].code[+] = $nekpijn#crs-muscle-weakness "Spierzwakte"
@@ -426,6 +430,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Muscle weakness"
+* item[=].item[=].required = true
 * item[=].item[+].linkId = "crs-sensibility-disorder"
 * item[=].item[=].type = #boolean
 * item[=].item[=].code[+] = $nekpijn#crs-sensibility-disorder "Sensibiliteitsstoornissen (hypo- of hyperesthesie)"
@@ -435,6 +440,7 @@ Usage: #definition
 * item[=].item[=].text.extension[=].extension[=].valueCode = #en
 * item[=].item[=].text.extension[=].extension[+].url = "content"
 * item[=].item[=].text.extension[=].extension[=].valueString = "Sensory disorder (hypo- or hyperaesthesia)"
+* item[=].item[=].required = true
 * item[=].item[+].linkId = "test-spurling"
 * item[=].item[=].type = #choice
 * item[=].item[=].code[+] = $nekpijn#test-spurling "Spurling's test"

@@ -75,10 +75,11 @@ def group_actions(applied: list[AppliedAction], ctx: Context, prefix: str,
     for item in applied:
         action = item.action
         ga = dict(action.group_template(ctx.lang))
+        ga.update(item.on_action)  # dynamic values on the RequestGroup action (%action.timingDateTime, ...)
         if action.definition is not None:
             rid = _request_id(item.path, prefix)
             requests.append(instantiate(action.definition, rid, ctx, action.title, action.description,
-                                        action.priority, item.dynamic))
+                                        action.priority, item.on_request))
             ga["resource"] = {"reference": f"#{rid}"}
         if item.children:
             ga["action"] = group_actions(item.children, ctx, prefix, requests)

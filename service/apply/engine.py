@@ -41,10 +41,12 @@ class ApplyResult:
 
 
 def draft_orders(resources: list[dict], subject: str) -> list[dict]:
-    """Draft ServiceRequests / Procedures of the subject (orders being written)."""
+    """Draft ServiceRequests / Procedures of the subject (orders being written); an order
+    without `subject` counts as the subject's (decision-logic §11), one of another patient not."""
     out = []
     for r in resources:
-        if r.get("subject", {}).get("reference") != subject:
+        about = r.get("subject")
+        if about is not None and (not isinstance(about, dict) or about.get("reference") != subject):
             continue
         if (r.get("resourceType") == "ServiceRequest" and r.get("status") == "draft") or \
                 (r.get("resourceType") == "Procedure" and r.get("status") == "preparation"):
@@ -74,12 +76,20 @@ class Engine:
         return rules.tables_for(plan_id).case(resources, subject, today, self.element_codes)
 
     def order_parameters(self, order: dict) -> list[dict]:
-        codes = self.terminology.local_codes_of(order.get("code", {}).get("coding", []))
-        params = [{"name": "order-intervention", "valueCode": c} for c in codes]
-        for category in order.get("category", []):
-            for coding in category.get("coding", []):
-                if coding.get("system") == SNOMED and coding.get("code"):
+        """`order-intervention` (local codes with ancestors), `order-category` (SNOMED CT
+        categories) and `order-code` (every coding of the order's code, as given)."""
+        code = order.get("code") if isinstance(order.get("code"), dict) else {}
+        codings = [c for c in code.get("coding", []) if isinstance(c, dict)] \
+            if isinstance(code.get("coding"), list) else []
+        params = [{"name": "order-intervention", "valueCode": c} for c in self.terminology.local_codes_of(codings)]
+        categories = order.get("category") if isinstance(order.get("category"), list) else []
+        for category in categories:
+            for coding in (category.get("coding") or []) if isinstance(category, dict) else []:
+                if isinstance(coding, dict) and coding.get("system") == SNOMED and coding.get("code"):
                     params.append({"name": "order-category", "valueCode": coding["code"]})
+        for coding in codings:
+            if isinstance(coding.get("system"), str) and isinstance(coding.get("code"), str):
+                params.append({"name": "order-code", "valueCoding": {"system": coding["system"], "code": coding["code"]}})
         return params
 
     def apply(self, plan_id: str, resources: list[dict], subject: str, *, now: datetime,

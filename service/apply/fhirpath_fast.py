@@ -6,7 +6,7 @@ module compiles the same syntax tree (fhirpathpy's parser) once into plain
 Python closures. Supported: literals, `%variables`, `$this`, member access
 (choice elements such as `value` resolved by prefix), `=` `!=` `<` `>` `<=`
 `>=`, `in`, `contains`, `and`, `or`, `|`, and the functions where, exists,
-empty, not, iif, startsWith, intersect, count — with FHIRPath's collection
+empty, not, iif, startsWith, intersect, count, length — with FHIRPath's collection
 and three-valued-logic semantics (`and` / `or` short-circuit, as the spec allows).
 
 Anything else falls back to fhirpathpy: at compile time for unsupported
@@ -403,6 +403,14 @@ def _function(functn: dict) -> Callable[[list, dict], list]:
         return lambda focus, env: [not focus]
     if name == "count" and not params:
         return lambda focus, env: [len(focus)]
+    if name == "length" and not params:
+        def length(focus, env):
+            if not focus:
+                return []
+            if len(focus) != 1 or not isinstance(focus[0], str):
+                raise Fallback()
+            return [len(focus[0])]
+        return length
     if name == "not" and not params:
         def negation(focus, env):
             value = _truth(focus)

@@ -41,17 +41,25 @@ def _ref(reference: str | None) -> dict | None:
     return {"reference": reference} if reference else None
 
 
+def _role_id(role: dict) -> str:
+    return f"role-{role.get('coding', [{}])[0].get('code')}"
+
+
 def _role_ref(ctx: Context, role: dict) -> dict:
-    """A contained PractitionerRole for a UZI role (one per role per CarePlan)."""
+    """A contained PractitionerRole for a UZI role (one per role per CarePlan, only when referenced)."""
     coding = role.get("coding", [{}])[0]
-    rid = f"role-{coding.get('code')}"
+    rid = _role_id(role)
     ctx.roles.setdefault(rid, {"resourceType": "PractitionerRole", "id": rid, "code": [role]})
     return {"reference": f"#{rid}", "display": coding.get("display")}
 
 
 def _common(ad: dict, rid: str, ctx: Context, priority: str | None) -> dict:
     out = {"id": rid}
-    if ctx.group_id:
+    if ad.get("kind") == "ServiceRequest":
+        # R4 ServiceRequest.basedOn may only be a CarePlan, ServiceRequest or MedicationRequest:
+        # `#` is the containing CarePlan (outputs.md, v2)
+        out["basedOn"] = [{"reference": "#"}]
+    elif ctx.group_id:
         out["basedOn"] = [{"reference": f"#{ctx.group_id}"}]
     out["status"] = "draft"
     if priority or ad.get("priority"):
@@ -69,9 +77,32 @@ def _with_context(request: dict, ctx: Context, subject_key: str = "subject") -> 
     return request
 
 
+# dynamic-value paths the request builder itself interprets (not set verbatim)
+HANDLED = ("intent", "recipient.reference")
+
+
+def set_path(resource: dict, path: str, value) -> None:
+    """Set a dotted element path (`restriction.period.end`) on a resource, creating the parents."""
+    *parents, last = path.split(".")
+    node = resource
+    for name in parents:  # copy on the way down: parts of a request may be shared with the knowledge
+        node[name] = dict(node.get(name) or {})
+        node = node[name]
+    node[last] = value
+
+
 def instantiate(ad: dict, rid: str, ctx: Context, title: dict[str, str], description: dict[str, str],
                 priority: str | None, dynamic: dict) -> dict:
-    """The request resource for one applicable action."""
+    """The request resource for one applicable action, with the action's dynamic values applied."""
+    request = _build(ad, rid, ctx, title, description, priority, dynamic)
+    for path, value in dynamic.items():
+        if path not in HANDLED:
+            set_path(request, path, value)
+    return request
+
+
+def _build(ad: dict, rid: str, ctx: Context, title: dict[str, str], description: dict[str, str],
+           priority: str | None, dynamic: dict) -> dict:
     kind = ad.get("kind")
     canonical = f"{ad['url']}|{ad['version']}" if ad.get("version") else ad["url"]
     text = description.get(ctx.lang) or description.get("nl") or ""
@@ -103,10 +134,9 @@ def instantiate(ad: dict, rid: str, ctx: Context, title: dict[str, str], descrip
         roles = [p["role"] for p in ad.get("participant", []) if "role" in p]
         chosen = dynamic.get("recipient.reference")
         if roles:
-            refs = [_role_ref(ctx, r) for r in roles]
-            if chosen:  # the dynamic value picks one of the roles
-                refs = [r for r in refs if r["reference"] == chosen] or refs
-            req["recipient"] = refs
+            if chosen:  # the dynamic value picks one of the roles (only that one is contained)
+                roles = [r for r in roles if f"#{_role_id(r)}" == chosen] or roles
+            req["recipient"] = [_role_ref(ctx, r) for r in roles]
         else:
             req["recipient"] = [{"reference": ctx.subject}]
         # one payload item per paragraph (a blank line separates them in the description)

@@ -17,6 +17,7 @@ from service.knowledge import KnowledgeBase
 PLAN_VARIABLE = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
 TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
 FHIRPATH = "text/fhirpath"
+ACTION_PATH = "%action."  # a dynamicValue path on the RequestGroup action itself
 
 Compiled = Callable[[Any, dict], list]
 
@@ -88,8 +89,28 @@ class AppliedAction:
 
     action: CompiledAction
     path: tuple[str, ...]  # codes from the top-level action down to this one
-    dynamic: dict[str, Any]
+    dynamic: dict[str, Any]  # dynamic-value path → value
     children: list["AppliedAction"] = field(default_factory=list)
+
+    @property
+    def on_action(self) -> dict[str, Any]:
+        """Dynamic values on the RequestGroup action (path `%action.<element>`, as R5 defines it)."""
+        return {p[len(ACTION_PATH):]: v for p, v in self.dynamic.items() if p.startswith(ACTION_PATH)}
+
+    @property
+    def on_request(self) -> dict[str, Any]:
+        """Dynamic values on the request resource."""
+        return {p: v for p, v in self.dynamic.items() if not p.startswith(ACTION_PATH)}
+
+    @property
+    def priority(self) -> str | None:
+        """The RequestGroup action's priority: the dynamic one of this case, else the static one."""
+        return self.on_action.get("priority") or self.action.priority
+
+    @property
+    def due(self) -> str | None:
+        """The due day (ISO date) of this item, when it has one (RequestGroup action timingDateTime)."""
+        return self.on_action.get("timingDateTime")
 
 
 class CompiledPlan:

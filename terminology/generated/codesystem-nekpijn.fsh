@@ -25,6 +25,9 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * ^property[+].code = #psychosocial
 * ^property[=].description = "The prognostic factor counts as psychosocial (tabel 1)"
 * ^property[=].type = #boolean
+* ^property[+].code = #history
+* ^property[=].description = "A red flag that describes the person, not the episode: read across episodes (decision-logic §0, v2)"
+* ^property[=].type = #boolean
 * ^property[+].code = #crs-kind
 * ^property[=].description = "Cervical radicular syndrome item kind: symptom, sign or follow-up (tabel 3)"
 * ^property[=].type = #code
@@ -38,7 +41,7 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * ^property[=].description = "The intervention is imaging (B.4)"
 * ^property[=].type = #boolean
 * ^property[+].code = #recommendation-kind
-* ^property[=].description = "Kind of a recommendation: advice, therapy, consider, discouraged, referral, consult, prompt, closure, order-check"
+* ^property[=].description = "Kind of a recommendation: advice, therapy, consider, discouraged, referral, consult, prompt, closure, patient-information, order-check"
 * ^property[=].type = #code
 * ^property[+].code = #guideline
 * ^property[=].description = "Guideline section(s) the code rests on"
@@ -131,6 +134,8 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #red-flags #rf-trauma-history ^property[=].valueCode = #boolean
 * #red-flags #rf-trauma-history ^property[+].code = #pathology
 * #red-flags #rf-trauma-history ^property[=].valueCode = #pathology-fracture
+* #red-flags #rf-trauma-history ^property[+].code = #history
+* #red-flags #rf-trauma-history ^property[=].valueBoolean = true
 * #red-flags #rf-corticosteroids "Gebruik van corticosteroïden"
 * #red-flags #rf-corticosteroids ^designation[+].language = #en
 * #red-flags #rf-corticosteroids ^designation[=].value = "Corticosteroid use"
@@ -138,6 +143,8 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #red-flags #rf-corticosteroids ^property[=].valueCode = #boolean
 * #red-flags #rf-corticosteroids ^property[+].code = #pathology
 * #red-flags #rf-corticosteroids ^property[=].valueCode = #pathology-fracture
+* #red-flags #rf-corticosteroids ^property[+].code = #history
+* #red-flags #rf-corticosteroids ^property[=].valueBoolean = true
 * #red-flags #rf-osteoporosis "Osteoporose"
 * #red-flags #rf-osteoporosis ^designation[+].language = #en
 * #red-flags #rf-osteoporosis ^designation[=].value = "Osteoporosis"
@@ -145,6 +152,8 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #red-flags #rf-osteoporosis ^property[=].valueCode = #boolean
 * #red-flags #rf-osteoporosis ^property[+].code = #pathology
 * #red-flags #rf-osteoporosis ^property[=].valueCode = #pathology-fracture
+* #red-flags #rf-osteoporosis ^property[+].code = #history
+* #red-flags #rf-osteoporosis ^property[=].valueBoolean = true
 * #red-flags #rf-dizziness "Duizeligheid"
 * #red-flags #rf-dizziness ^designation[+].language = #en
 * #red-flags #rf-dizziness ^designation[=].value = "Dizziness"
@@ -175,9 +184,9 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #red-flags #rf-vomiting ^property[=].valueCode = #pathology-cad
 * #red-flags #rf-vomiting ^property[+].code = #pathology
 * #red-flags #rf-vomiting ^property[=].valueCode = #pathology-malignancy
-* #red-flags #rf-limb-weakness "Zwakte van de ledematen"
+* #red-flags #rf-limb-weakness "Zwakte van de ledematen (cerebrovasculair symptoom, niet de spierzwakte van een radiculair syndroom)"
 * #red-flags #rf-limb-weakness ^designation[+].language = #en
-* #red-flags #rf-limb-weakness ^designation[=].value = "Weakness of the limbs"
+* #red-flags #rf-limb-weakness ^designation[=].value = "Weakness of the limbs (cerebrovascular symptom, not the muscle weakness of a radicular syndrome)"
 * #red-flags #rf-limb-weakness ^property[+].code = #data-type
 * #red-flags #rf-limb-weakness ^property[=].valueCode = #boolean
 * #red-flags #rf-limb-weakness ^property[+].code = #pathology
@@ -226,6 +235,8 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #red-flags #rf-infection-risk ^property[=].valueCode = #boolean
 * #red-flags #rf-infection-risk ^property[+].code = #pathology
 * #red-flags #rf-infection-risk ^property[=].valueCode = #pathology-infection
+* #red-flags #rf-infection-risk ^property[+].code = #history
+* #red-flags #rf-infection-risk ^property[=].valueBoolean = true
 * #red-flags #rf-cancer-history "Kanker in de voorgeschiedenis"
 * #red-flags #rf-cancer-history ^designation[+].language = #en
 * #red-flags #rf-cancer-history ^designation[=].value = "History of cancer"
@@ -233,6 +244,8 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #red-flags #rf-cancer-history ^property[=].valueCode = #boolean
 * #red-flags #rf-cancer-history ^property[+].code = #pathology
 * #red-flags #rf-cancer-history ^property[=].valueCode = #pathology-malignancy
+* #red-flags #rf-cancer-history ^property[+].code = #history
+* #red-flags #rf-cancer-history ^property[=].valueBoolean = true
 * #red-flags #rf-weight-loss "Onverklaarbaar gewichtsverlies"
 * #red-flags #rf-weight-loss ^designation[+].language = #en
 * #red-flags #rf-weight-loss ^designation[=].value = "Unexplained weight loss"
@@ -874,9 +887,9 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #case-feature-value #worsened "Verslechterd"
 * #case-feature-value #worsened ^designation[+].language = #en
 * #case-feature-value #worsened ^designation[=].value = "Worsened"
-* #case-feature-value #advice-gp "Neem binnenkort contact op met de huisarts"
+* #case-feature-value #advice-gp "Neem contact op met je huisarts"
 * #case-feature-value #advice-gp ^designation[+].language = #en
-* #case-feature-value #advice-gp ^designation[=].value = "Contact your GP soon"
+* #case-feature-value #advice-gp ^designation[=].value = "Contact your GP"
 * #case-feature-value #advice-assessment "Laat het beoordelen door een arts of fysiotherapeut"
 * #case-feature-value #advice-assessment ^designation[+].language = #en
 * #case-feature-value #advice-assessment ^designation[=].value = "Have it assessed by a doctor or physiotherapist"
@@ -983,7 +996,7 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #recommendation #section-assessment #rec-assess-radicular ^property[+].code = #guideline
 * #recommendation #section-assessment #rec-assess-radicular ^property[=].valueString = "B.1, B.2, tabel 3"
 * #recommendation #section-assessment #rec-monitor-worsening "Verslechtering nauwgezet volgen"
-* #recommendation #section-assessment #rec-monitor-worsening ^definition = "Verslechtering bij nekpijn graad III (meer pijn, meer sensorische symptomen of toenemend verlies van motorische controle): volg dit nauwgezet; bij onvoldoende effect of verslechtering na zes weken volgt terugverwijzing naar de huisarts."
+* #recommendation #section-assessment #rec-monitor-worsening ^definition = "Verslechtering bij nekpijn graad III (meer pijn of meer sensorische symptomen): volg dit nauwgezet. Bij toenemend verlies van motorische controle verwijs je direct terug naar de huisarts; bij onvoldoende effect of verslechtering na zes weken ook."
 * #recommendation #section-assessment #rec-monitor-worsening ^designation[+].language = #en
 * #recommendation #section-assessment #rec-monitor-worsening ^designation[=].value = "Monitor the deterioration closely"
 * #recommendation #section-assessment #rec-monitor-worsening ^property[+].code = #recommendation-kind
@@ -998,6 +1011,22 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #recommendation #section-assessment #rec-measure-baseline ^property[=].valueCode = #prompt
 * #recommendation #section-assessment #rec-measure-baseline ^property[+].code = #guideline
 * #recommendation #section-assessment #rec-measure-baseline ^property[=].valueString = "B.3"
+* #recommendation #section-assessment #rec-measure-week-4 "NPRS en PSK meten in week 4"
+* #recommendation #section-assessment #rec-measure-week-4 ^definition = "Meet NPRS en PSK opnieuw rond week 4: geen verbetering na vier weken is een rode vlag (maligniteit) en vraagt om een nieuwe beoordeling."
+* #recommendation #section-assessment #rec-measure-week-4 ^designation[+].language = #en
+* #recommendation #section-assessment #rec-measure-week-4 ^designation[=].value = "Measure NPRS and PSK in week 4"
+* #recommendation #section-assessment #rec-measure-week-4 ^property[+].code = #recommendation-kind
+* #recommendation #section-assessment #rec-measure-week-4 ^property[=].valueCode = #prompt
+* #recommendation #section-assessment #rec-measure-week-4 ^property[+].code = #guideline
+* #recommendation #section-assessment #rec-measure-week-4 ^property[=].valueString = "B.3, tabel 2"
+* #recommendation #section-assessment #rec-inventory-prognostic-factors "Prognostische factoren inventariseren"
+* #recommendation #section-assessment #rec-inventory-prognostic-factors ^definition = "Inventariseer de herstelbelemmerende (prognostische) factoren: de behandeling bij een afwijkend beloop richt zich op de factoren die het herstel belemmeren."
+* #recommendation #section-assessment #rec-inventory-prognostic-factors ^designation[+].language = #en
+* #recommendation #section-assessment #rec-inventory-prognostic-factors ^designation[=].value = "Take stock of the prognostic factors"
+* #recommendation #section-assessment #rec-inventory-prognostic-factors ^property[+].code = #recommendation-kind
+* #recommendation #section-assessment #rec-inventory-prognostic-factors ^property[=].valueCode = #prompt
+* #recommendation #section-assessment #rec-inventory-prognostic-factors ^property[+].code = #guideline
+* #recommendation #section-assessment #rec-inventory-prognostic-factors ^property[=].valueString = "B.5, tabel 1"
 * #recommendation #section-assessment #rec-evaluate-nprs-psk "Effect evalueren met NPRS en PSK"
 * #recommendation #section-assessment #rec-evaluate-nprs-psk ^definition = "Evalueer het effect met NPRS en PSK; een verschil van ten minste 2 punten geldt als verbetering of verslechtering."
 * #recommendation #section-assessment #rec-evaluate-nprs-psk ^designation[+].language = #en
@@ -1028,6 +1057,30 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #recommendation #section-advice "Informatie en advies"
 * #recommendation #section-advice ^designation[+].language = #en
 * #recommendation #section-advice ^designation[=].value = "Information and advice"
+* #recommendation #section-advice #rec-patient-information "Patiëntinformatie: nekpijn"
+* #recommendation #section-advice #rec-patient-information ^definition = "Nekpijn is vervelend, maar meestal niet ernstig. Bij de meeste mensen worden de klachten binnen een paar weken minder.\n\nBlijf zo veel mogelijk bewegen en doe je gewone dingen, ook als dat wat pijn doet. Pijn betekent niet dat je je nek beschadigt. Langdurig rust houden of een halskraag helpt niet.\n\nBel dezelfde dag je huisarts (buiten kantooruren de huisartsenpost) als je koorts krijgt, als je in beide armen of benen minder kracht of gevoel krijgt, als je problemen krijgt met plassen of ontlasting of als je dubbel ziet. Neem contact op met je fysiotherapeut of huisarts als de pijn steeds erger wordt, als de pijn uitstraalt naar je arm met tintelingen of minder kracht, als je moeite krijgt met slikken, onverklaarbaar afvalt of 's nachts erg zweet, of als het na vier weken niet beter gaat."
+* #recommendation #section-advice #rec-patient-information ^designation[+].language = #en
+* #recommendation #section-advice #rec-patient-information ^designation[=].value = "Patient information: neck pain"
+* #recommendation #section-advice #rec-patient-information ^property[+].code = #recommendation-kind
+* #recommendation #section-advice #rec-patient-information ^property[=].valueCode = #patient-information
+* #recommendation #section-advice #rec-patient-information ^property[+].code = #guideline
+* #recommendation #section-advice #rec-patient-information ^property[=].valueString = "C.1, tabel 2; patient page (seed 000)"
+* #recommendation #section-advice #rec-patient-information-persistent "Patiëntinformatie: aanhoudende nekpijn"
+* #recommendation #section-advice #rec-patient-information-persistent ^definition = "Je nekpijn duurt langer of neemt minder snel af dan verwacht. Dat komt vaker voor en betekent niet dat er iets ernstigs aan de hand is. Pijn betekent niet dat je je nek beschadigt.\n\nSamen werken we met oefeningen aan je herstel. Blijf zo veel mogelijk bewegen en je gewone dingen doen, en bouw dat geleidelijk op. Uiterlijk na zes weken kijken we samen of de behandeling genoeg helpt; zo niet, dan overleggen we met je huisarts.\n\nBel dezelfde dag je huisarts (buiten kantooruren de huisartsenpost) als je koorts krijgt, als je in beide armen of benen minder kracht of gevoel krijgt, als je problemen krijgt met plassen of ontlasting of als je dubbel ziet. Neem contact op met je fysiotherapeut of huisarts als de pijn steeds erger wordt, als de pijn uitstraalt naar je arm met tintelingen of minder kracht, als je moeite krijgt met slikken, onverklaarbaar afvalt of 's nachts erg zweet."
+* #recommendation #section-advice #rec-patient-information-persistent ^designation[+].language = #en
+* #recommendation #section-advice #rec-patient-information-persistent ^designation[=].value = "Patient information: persistent neck pain"
+* #recommendation #section-advice #rec-patient-information-persistent ^property[+].code = #recommendation-kind
+* #recommendation #section-advice #rec-patient-information-persistent ^property[=].valueCode = #patient-information
+* #recommendation #section-advice #rec-patient-information-persistent ^property[+].code = #guideline
+* #recommendation #section-advice #rec-patient-information-persistent ^property[=].valueString = "C.2, C.3, tabel 2; patient page (seed 000)"
+* #recommendation #section-advice #rec-patient-information-radicular "Patiëntinformatie: nekpijn met uitstraling naar de arm"
+* #recommendation #section-advice #rec-patient-information-radicular ^definition = "Je hebt nekpijn met uitstraling naar je arm. Waarschijnlijk is een zenuwwortel in je nek geprikkeld. Dit gaat vaak vanzelf over.\n\nBlijf bewegen zoveel als de klachten toelaten. Vermijd houdingen en bewegingen die de pijn in je arm duidelijk erger maken. Uiterlijk na zes weken kijken we samen of de behandeling genoeg helpt; zo niet, dan overleggen we met je huisarts.\n\nBel dezelfde dag je huisarts (buiten kantooruren de huisartsenpost) als je problemen krijgt met plassen of ontlasting, als lopen moeilijker gaat, of als je in beide armen of benen minder kracht of gevoel krijgt. Neem snel contact op met je fysiotherapeut of huisarts als je arm of hand zwakker wordt of als je er minder gevoel in krijgt."
+* #recommendation #section-advice #rec-patient-information-radicular ^designation[+].language = #en
+* #recommendation #section-advice #rec-patient-information-radicular ^designation[=].value = "Patient information: neck pain spreading to the arm"
+* #recommendation #section-advice #rec-patient-information-radicular ^property[+].code = #recommendation-kind
+* #recommendation #section-advice #rec-patient-information-radicular ^property[=].valueCode = #patient-information
+* #recommendation #section-advice #rec-patient-information-radicular ^property[+].code = #guideline
+* #recommendation #section-advice #rec-patient-information-radicular ^property[=].valueString = "B.2, C.4, tabel 2; patient page (seed 000)"
 * #recommendation #section-advice #rec-reassure "Geruststellen"
 * #recommendation #section-advice #rec-reassure ^definition = "Stel de patiënt gerust door uit te leggen dat het beloop bij veel patiënten gunstig is, dat nekpijn niet schadelijk is en dat een toename van dit type pijn niet geassocieerd is met schade aan lichaamsstructuren."
 * #recommendation #section-advice #rec-reassure ^designation[+].language = #en
@@ -1308,7 +1361,7 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #recommendation #section-closure #rec-stop-contact-gp ^property[+].code = #guideline
 * #recommendation #section-closure #rec-stop-contact-gp ^property[=].valueString = "C.2"
 * #recommendation #section-closure #rec-refer-back-gp "Terugverwijzen naar de huisarts"
-* #recommendation #section-closure #rec-refer-back-gp ^definition = "Zes weken behandeld zonder voldoende effect of met verslechtering (meer pijn, meer sensorische symptomen, toenemend verlies van motorische controle): verwijs terug naar de huisarts."
+* #recommendation #section-closure #rec-refer-back-gp ^definition = "Onvoldoende effect na zes weken, of verslechtering (meer pijn, meer sensorische symptomen, toenemend verlies van motorische controle): verwijs terug naar de huisarts."
 * #recommendation #section-closure #rec-refer-back-gp ^designation[+].language = #en
 * #recommendation #section-closure #rec-refer-back-gp ^designation[=].value = "Refer back to the GP"
 * #recommendation #section-closure #rec-refer-back-gp ^property[+].code = #recommendation-kind
@@ -1342,6 +1395,46 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * #recommendation #section-order-checks #chk-collar ^property[=].valueCode = #order-check
 * #recommendation #section-order-checks #chk-collar ^property[+].code = #guideline
 * #recommendation #section-order-checks #chk-collar ^property[=].valueString = "C.4"
+* #recommendation #section-order-checks #chk-no-additional-therapy "Geen aanvullende therapie bij profiel A"
+* #recommendation #section-order-checks #chk-no-additional-therapy ^definition = "Bij behandelprofiel A is geen aanvullende therapie nodig (C.1)."
+* #recommendation #section-order-checks #chk-no-additional-therapy ^designation[+].language = #en
+* #recommendation #section-order-checks #chk-no-additional-therapy ^designation[=].value = "No additional therapy in profile A"
+* #recommendation #section-order-checks #chk-no-additional-therapy ^property[+].code = #recommendation-kind
+* #recommendation #section-order-checks #chk-no-additional-therapy ^property[=].valueCode = #order-check
+* #recommendation #section-order-checks #chk-no-additional-therapy ^property[+].code = #guideline
+* #recommendation #section-order-checks #chk-no-additional-therapy ^property[=].valueString = "C.1"
+* #recommendation #section-order-checks #chk-imaging-assess-flags "Eerst rode vlaggen en klachtenpatroon beoordelen"
+* #recommendation #section-order-checks #chk-imaging-assess-flags ^definition = "Ernstige pathologie (nekpijn graad IV) is nog niet uitgesloten: beoordeel eerst de rode vlaggen en het klachtenpatroon. Verdere diagnostiek is een beslissing van de huisarts."
+* #recommendation #section-order-checks #chk-imaging-assess-flags ^designation[+].language = #en
+* #recommendation #section-order-checks #chk-imaging-assess-flags ^designation[=].value = "Judge the red flags and the pattern first"
+* #recommendation #section-order-checks #chk-imaging-assess-flags ^property[+].code = #recommendation-kind
+* #recommendation #section-order-checks #chk-imaging-assess-flags ^property[=].valueCode = #order-check
+* #recommendation #section-order-checks #chk-imaging-assess-flags ^property[+].code = #guideline
+* #recommendation #section-order-checks #chk-imaging-assess-flags ^property[=].valueString = "B.1, B.4"
+* #recommendation #section-order-checks #chk-grade-iv-not-excluded "Graad IV nog niet uitgesloten"
+* #recommendation #section-order-checks #chk-grade-iv-not-excluded ^definition = "Ernstige pathologie (nekpijn graad IV) is nog niet uitgesloten: fysiotherapie is pas geïndiceerd als graad IV is uitgesloten."
+* #recommendation #section-order-checks #chk-grade-iv-not-excluded ^designation[+].language = #en
+* #recommendation #section-order-checks #chk-grade-iv-not-excluded ^designation[=].value = "Grade IV not yet excluded"
+* #recommendation #section-order-checks #chk-grade-iv-not-excluded ^property[+].code = #recommendation-kind
+* #recommendation #section-order-checks #chk-grade-iv-not-excluded ^property[=].valueCode = #order-check
+* #recommendation #section-order-checks #chk-grade-iv-not-excluded ^property[+].code = #guideline
+* #recommendation #section-order-checks #chk-grade-iv-not-excluded ^property[=].valueString = "B"
+* #recommendation #section-order-checks #chk-collar-not-grade-iii "Halskraag niet bij deze graad"
+* #recommendation #section-order-checks #chk-collar-not-grade-iii ^definition = "Semi-harde halskraag: alleen geadviseerd bij nekpijn graad III (cervicaal radiculair syndroom), niet bij de graad van deze patiënt."
+* #recommendation #section-order-checks #chk-collar-not-grade-iii ^designation[+].language = #en
+* #recommendation #section-order-checks #chk-collar-not-grade-iii ^designation[=].value = "Collar not for this grade"
+* #recommendation #section-order-checks #chk-collar-not-grade-iii ^property[+].code = #recommendation-kind
+* #recommendation #section-order-checks #chk-collar-not-grade-iii ^property[=].valueCode = #order-check
+* #recommendation #section-order-checks #chk-collar-not-grade-iii ^property[+].code = #guideline
+* #recommendation #section-order-checks #chk-collar-not-grade-iii ^property[=].valueString = "C.4"
+* #recommendation #section-order-checks #chk-manipulation-cad "Manipulatie bij rode vlaggen voor arteriële disfunctie"
+* #recommendation #section-order-checks #chk-manipulation-cad ^definition = "Rode vlag voor cervicale arteriële disfunctie aanwezig: weeg vóór manipulatie het risico af volgens de premanipulatieve besluitvorming en de NVMT-beroepsnorm."
+* #recommendation #section-order-checks #chk-manipulation-cad ^designation[+].language = #en
+* #recommendation #section-order-checks #chk-manipulation-cad ^designation[=].value = "Manipulation with red flags of arterial dysfunction"
+* #recommendation #section-order-checks #chk-manipulation-cad ^property[+].code = #recommendation-kind
+* #recommendation #section-order-checks #chk-manipulation-cad ^property[=].valueCode = #order-check
+* #recommendation #section-order-checks #chk-manipulation-cad ^property[+].code = #guideline
+* #recommendation #section-order-checks #chk-manipulation-cad ^property[=].valueString = "B.6, tabel 2"
 * #recommendation #section-order-checks #chk-manipulation "Premanipulatieve besluitvorming"
 * #recommendation #section-order-checks #chk-manipulation ^definition = "Cervicale manipulatie: volg de premanipulatieve besluitvorming; wees bewust van het risico op cervicale arteriële disfunctie en handel conform de NVMT-beroepsnorm."
 * #recommendation #section-order-checks #chk-manipulation ^designation[+].language = #en
