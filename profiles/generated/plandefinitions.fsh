@@ -2103,12 +2103,12 @@ Usage: #definition
 * title.extension[=].extension[=].valueString = "Neck complaints self-check — advice for the patient"
 * type = $pd-type#eca-rule
 * status = #active
-* description = "Geeft iemand met nekklachten op basis van de zelfcheck (Questionnaire nekklachten-zelfcheck) één advies in gewone taal: neem binnenkort contact op met de huisarts (bij een van de rode vlaggen van de KNGF-richtlijn Nekpijn, in lekentaal), laat het beoordelen door een arts of fysiotherapeut (na een ongeluk met klachten), maak een afspraak bij een fysiotherapeut, of zorg zelf voor je nek. Het resultaat is een CarePlan gericht aan de patiënt."
+* description = "Geeft iemand met nekklachten op basis van de zelfcheck (Questionnaire nekklachten-zelfcheck) één advies in gewone taal: neem binnenkort contact op met de huisarts (bij een van de rode vlaggen van de KNGF-richtlijn Nekpijn, in lekentaal; vandaag nog bij gevoelloosheid of krachtverlies in beide armen of benen, problemen met plassen of ontlasting of dubbelzien), laat het beoordelen door een arts of fysiotherapeut (na een ongeluk met klachten), maak een afspraak bij een fysiotherapeut, of zorg zelf voor je nek. Het resultaat is een CarePlan gericht aan de patiënt."
 * description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
 * description.extension[=].extension[+].url = "lang"
 * description.extension[=].extension[=].valueCode = #en
 * description.extension[=].extension[+].url = "content"
-* description.extension[=].extension[=].valueString = "Gives someone with neck complaints one piece of advice in plain language, based on the self-check (Questionnaire nekklachten-zelfcheck): contact the GP soon (with one of the red flags of the KNGF neck pain guideline, in lay words), have it assessed by a doctor or physiotherapist (after an accident with complaints), make an appointment with a physiotherapist, or look after your neck yourself. The result is a CarePlan addressed to the patient."
+* description.extension[=].extension[=].valueString = "Gives someone with neck complaints one piece of advice in plain language, based on the self-check (Questionnaire nekklachten-zelfcheck): contact the GP soon (with one of the red flags of the KNGF neck pain guideline, in lay words; today with numbness or loss of strength in both arms or legs, problems with urination or bowel movements or double vision), have it assessed by a doctor or physiotherapist (after an accident with complaints), make an appointment with a physiotherapist, or look after your neck yourself. The result is a CarePlan addressed to the patient."
 * relatedArtifact[+].type = #citation
 * relatedArtifact[=].display = "KNGF-richtlijn Nekpijn (2016)"
 * relatedArtifact[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
@@ -2120,6 +2120,10 @@ Usage: #definition
 * extension[=].valueExpression.name = "advice"
 * extension[=].valueExpression.language = #text/fhirpath
 * extension[=].valueExpression.expression = "%case.parameter.where(name = 'self-check-advice').value"
+* extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
+* extension[=].valueExpression.name = "sameDay"
+* extension[=].valueExpression.language = #text/fhirpath
+* extension[=].valueExpression.expression = "%case.parameter.where(name = 'self-check-same-day' and value = true).exists()"
 * action[+].code = $nekpijn#section-self-check-advice "Advies na de zelfcheck"
 * action[=].title = "Advies na de zelfcheck"
 * action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -2154,7 +2158,33 @@ Usage: #definition
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 1: any sc-rf-* answered yes (same-day variant: see below)"
 * action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-gp'"
+* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-gp' and %sameDay.not()"
+* action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-gp"
+* action[=].action[+].code = $nekpijn#advice-gp "Neem contact op met je huisarts"
+* action[=].action[=].title = "Neem contact op met je huisarts"
+* action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].title.extension[=].extension[+].url = "lang"
+* action[=].action[=].title.extension[=].extension[=].valueCode = #en
+* action[=].action[=].title.extension[=].extension[+].url = "content"
+* action[=].action[=].title.extension[=].extension[=].valueString = "Contact your GP"
+* action[=].action[=].description = "Bel vandaag nog je huisarts. Is de praktijk gesloten, 's avonds, 's nachts of in het weekend? Bel dan de huisartsenpost. Wacht niet tot morgen.\n\nVertel de huisarts of de huisartsenpost welke klachten je hebt en sinds wanneer.\n\nKrijg je plotseling veel minder kracht of gevoel in je armen of benen, kun je niet goed meer lopen of praten, of voel je je erg ziek? Bel dan 112."
+* action[=].action[=].description.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
+* action[=].action[=].description.extension[=].extension[+].url = "lang"
+* action[=].action[=].description.extension[=].extension[=].valueCode = #en
+* action[=].action[=].description.extension[=].extension[+].url = "content"
+* action[=].action[=].description.extension[=].extension[=].valueString = "Call your GP (huisarts) today. Is the practice closed, in the evening, at night or at the weekend? Then call the GP out-of-hours service (huisartsenpost). Do not wait until tomorrow.\n\nTell the GP or the huisartsenpost which complaints you have and since when.\n\nDo you suddenly lose a lot of strength or feeling in your arms or legs, can you no longer walk or speak properly, or do you feel very ill? Then call 112."
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "B.1, tabel 2"
+* action[=].action[=].documentation[=].display = "KNGF-richtlijn Nekpijn (2016), B.1, tabel 2"
+* action[=].action[=].documentation[=].url = "https://www.kngf.nl/kennisplatform/richtlijnen/nekpijn"
+* action[=].action[=].documentation[+].type = #documentation
+* action[=].action[=].documentation[=].label = "self-check.md"
+* action[=].action[=].documentation[=].display = "Patiëntinformatie nekklachten (TopzorgGroep), verwerkt in de zelfcheck van de DAK (self-check.md)"
+* action[=].action[=].priority = #stat
+* action[=].action[=].condition[+].kind = #applicability
+* action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 1: any sc-rf-* answered yes (same-day variant: see below)"
+* action[=].action[=].condition[=].expression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-gp' and %sameDay"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-gp"
 * action[=].action[+].code = $nekpijn#advice-assessment "Laat het beoordelen door een arts of fysiotherapeut"
 * action[=].action[=].title = "Laat het beoordelen door een arts of fysiotherapeut"
