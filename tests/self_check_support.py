@@ -63,7 +63,8 @@ OUTCOMES: dict[str, tuple[dict[str, bool], str]] = {
     "self-care": (answers(), "advice-self-care"),
     "appointment": (answers(["sc-radiating"]), "advice-appointment"),
     "assessment": (answers(["sc-after-accident", GATED]), "advice-assessment"),
-    "gp": (answers(["sc-rf-double-vision"]), "advice-gp"),
+    "gp": (answers(["sc-rf-double-vision"]), "advice-gp"),  # v2: same-day (today, huisartsenpost)
+    "gp-soon": (answers(["sc-rf-swallowing"]), "advice-gp"),
     "gp-everything-yes": (answers({q: True for q in question_ids()}), "advice-gp"),
 }
 
@@ -105,10 +106,14 @@ def advice_of(careplan: dict) -> dict:
                        and any(c["code"] == "self-check-advice" for c in r["code"]["coding"]))
     concept = observation["valueCodeableConcept"]
     requests = [r for r in contained if r["resourceType"] == "CommunicationRequest"]
+    paragraphs = [p["contentString"] for r in requests for p in r.get("payload", []) if "contentString" in p]
+    why = [n["text"] for n in observation.get("note", []) if n.get("text")]  # "Waarom?": after the advice itself
     return {
         "code": concept["coding"][0]["code"],
         "heading": concept.get("text") or concept["coding"][0].get("display"),
-        "paragraphs": [p["contentString"] for r in requests for p in r.get("payload", []) if "contentString" in p],
+        "paragraphs": paragraphs[:1] + why + paragraphs[1:],
+        "why": why,
         "urgent": concept["coding"][0]["code"] == "advice-gp"
         or any(r.get("priority") in ("urgent", "asap", "stat") for r in requests),
+        "same_day": any(r.get("priority") == "stat" for r in requests),
     }

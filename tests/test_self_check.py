@@ -30,6 +30,7 @@ from service.apply.case import case_parameters
 from service.config import Settings
 from service.facts.gather import NoDataError
 from service.rules import self_check
+from service.rules.self_check_why import STATEMENTS
 from tools.self_check_bundles import (
     EXAMPLES, RED_FLAG_ITEMS, SELF_CHECK_QUESTIONNAIRE, TOP_ITEMS, self_check_parameters, self_check_response,
 )
@@ -50,10 +51,12 @@ CONTACT = self_check.CONTACT_CRITERIA
 RED_FLAGS = self_check.RED_FLAGS
 ALL_NO = {c: False for c in self_check.ITEMS if c != SYMPTOMS}  # every shown item answered "no"
 ALL_YES = {c: True for c in self_check.ITEMS}
+SAME_DAY = self_check.SAME_DAY_RED_FLAGS  # v2: the GP advice is for today
+NOT_SAME_DAY = tuple(f for f in RED_FLAGS if f not in SAME_DAY)
 PRIORITY = {"advice-gp": "urgent", "advice-assessment": "urgent", "advice-appointment": "routine",
             "advice-self-care": "routine"}
 TITLES = {
-    "advice-gp": "Advies zelfcheck nekklachten: neem binnenkort contact op met de huisarts",
+    "advice-gp": "Advies zelfcheck nekklachten: neem contact op met je huisarts",
     "advice-assessment": "Advies zelfcheck nekklachten: laat het beoordelen door een arts of fysiotherapeut",
     "advice-appointment": "Advies zelfcheck nekklachten: maak een afspraak bij een fysiotherapeut",
     "advice-self-care": "Advies zelfcheck nekklachten: zorg zelf voor je nek en blijf rustig bewegen",
@@ -79,6 +82,23 @@ ROWS = [
     ("nothing", ALL_NO, "advice-self-care"),
     ("nothing-answered", {}, "advice-self-care"),
 ]
+SAME_DAY_TITLE = "Advies zelfcheck nekklachten: bel vandaag nog je huisarts, buiten kantooruren de huisartsenpost"
+
+
+def same_day(answers: dict[str, bool]) -> bool:
+    """self-check.md row 1 (v2), stated independently of the module."""
+    return any(answers.get(f) is True for f in SAME_DAY)
+
+
+def expected_priority(answers: dict[str, bool], advice: str) -> str:
+    return "stat" if advice == "advice-gp" and same_day(answers) else PRIORITY[advice]
+
+
+def expected_paragraphs(answers: dict[str, bool], advice: str, lang: str) -> list[str]:
+    """The knowledge text of the advice (the same-day variant of advice-gp when it applies)."""
+    if advice == "advice-gp" and same_day(answers):
+        return SRC.self_check_advice["advice-gp"]["variants"]["same-day"]["text"][lang]
+    return ad_paragraphs(advice, lang)
 
 
 def rules_advice(answers: dict[str, bool]):
@@ -137,40 +157,96 @@ def test_row_rules_level(answers, expected):
     assert [f.code for f in result.features] == ["self-check-advice"]
 
 
-def test_red_flag_note_names_the_rule_the_answers_and_the_source():
-    result = rules_advice({**ALL_NO, "sc-rf-fever": True, "sc-rf-double-vision": True, "sc-radiating": True})
+def test_red_flag_note_names_the_answers_the_patient_gave():
+    result = rules_advice({**ALL_NO, "sc-rf-fever": True, "sc-rf-weight-loss": True, "sc-radiating": True})
     feature = result.feature("self-check-advice")
     assert feature.rule == "self-check.md row 1"
-    assert feature.explanation["nl"].startswith(
-        "Zelfcheck regel 1 (rode vlag): ja op \u201cKoorts of nachtelijk zweten?\u201d en \u201cDubbelzien?\u201d "
-        "(zelfcheck 02-11-2026). Advies: neem binnenkort contact op met de huisarts.")
-    assert feature.explanation["en"].startswith(
-        "Self-check row 1 (red flag): yes to \u201cFever or night sweats?\u201d and \u201cDouble vision?\u201d "
-        "(self-check 2 Nov 2026). Advice: contact your GP soon.")
-    assert "radiate" not in feature.explanation["en"]  # only the answers that decided
+    assert feature.explanation["nl"] == ("Waarom? Je gaf aan: koorts of nachtelijk zweten en onverklaarbaar "
+                                         "gewichtsverlies. Dat moet een arts beoordelen.")
+    assert feature.explanation["en"] == ("Why? You answered yes to: fever or night sweats and unexplained weight "
+                                         "loss. A doctor needs to assess that.")
     assert [s.reference for s in feature.evidence] == ["QuestionnaireResponse/sc-1"]
-    assert "Not answered" not in feature.explanation["en"]  # every shown item answered
 
 
-def test_note_lists_the_shown_items_left_unanswered():
+def test_one_red_flag_names_only_that_answer():
+    """Issue 12: "moeite met slikken" alone is named alone, not the whole list of red flags."""
+    feature = rules_advice({**ALL_NO, "sc-rf-swallowing": True}).feature("self-check-advice")
+    assert feature.explanation["nl"] == "Waarom? Je gaf aan: moeite met slikken. Dat moet een arts beoordelen."
+    assert feature.explanation["en"] == "Why? You answered yes to: difficulty swallowing. A doctor needs to assess that."
+    assert "kanker" not in feature.explanation["nl"] and "koorts" not in feature.explanation["nl"]
+
+
+@pytest.mark.parametrize("flag", SAME_DAY)
+def test_same_day_red_flag_alone_is_for_today(flag):
+    result = rules_advice({**ALL_NO, flag: True})
+    feature = result.feature("self-check-advice")
+    assert feature.value == "advice-gp"  # the advice code stays the contract's
+    assert result.derived == {"self-check-same-day": True}
+    assert {"name": "self-check-same-day", "valueBoolean": True} in case_parameters(result)["parameter"]
+    assert feature.rule == "self-check.md row 1 (same-day, v2)"
+    said = STATEMENTS[flag]
+    assert feature.explanation["nl"] == (
+        f"Waarom? Je gaf aan: {said['nl']}. Bij {said['nl']} moet een arts je vandaag nog zien: het kan een teken "
+        "zijn van een probleem met het ruggenmerg of met een bloedvat in je nek.")
+    assert feature.explanation["en"].startswith(f"Why? You answered yes to: {said['en']}. With {said['en']} a "
+                                                "doctor needs to see you today")
+    assert self_check.summary(result, "nl", lambda c, l: c) == (
+        "self-check-advice: bel vandaag nog je huisarts, buiten kantooruren de huisartsenpost")
+
+
+@pytest.mark.parametrize("flag", NOT_SAME_DAY)
+def test_other_red_flag_alone_stays_soon(flag):
+    result = rules_advice({**ALL_NO, flag: True})
+    assert advice_of(result) == "advice-gp"
+    assert result.derived == {"self-check-same-day": False}
+    note = result.feature("self-check-advice").explanation
+    assert note["nl"] == f"Waarom? Je gaf aan: {STATEMENTS[flag]['nl']}. Dat moet een arts beoordelen."
+    assert "vandaag" not in note["nl"] and "today" not in note["en"]
+
+
+def test_same_day_and_other_flags_name_all_and_say_which_is_for_today():
+    feature = rules_advice({**ALL_NO, "sc-rf-fever": True, "sc-rf-double-vision": True}).feature("self-check-advice")
+    assert feature.explanation["nl"].startswith(
+        "Waarom? Je gaf aan: koorts of nachtelijk zweten en dubbelzien. Bij dubbelzien moet een arts je vandaag "
+        "nog zien")
+
+
+def test_only_the_gp_advice_has_a_same_day_parameter():
+    for answers in ({**ALL_NO, ACCIDENT: True, SYMPTOMS: True}, {**ALL_NO, "sc-radiating": True}, ALL_NO):
+        assert rules_advice(answers).derived == {}
+
+
+def test_note_names_unanswered_items_only_when_a_yes_could_change_the_advice():
     answers = {**ALL_NO, ACCIDENT: True}
     del answers["sc-rf-cancer"], answers["sc-daily-life"]
     feature = rules_advice(answers).feature("self-check-advice")
     assert feature.value == "advice-self-care"
-    assert feature.explanation["en"].endswith(
-        "Not answered (counts as no): \u201cDo the complaints hinder your work, sport or sleep?\u201d, "
-        "\u201cSince then, do you have stiff muscles, headache or dizziness?\u201d and \u201cEver had cancer?\u201d.")
-    assert "Niet beantwoord (telt als nee): \u201cBelemmeren de klachten je werk, sport of nachtrust?\u201d" \
-        in feature.explanation["nl"]
+    assert feature.explanation["en"] == (
+        "Why? None of your answers points to a reason to see a doctor or physiotherapist. Questions you did not "
+        "answer count as no: complaints that hinder your work, sport or sleep, since then stiff muscles, headache "
+        "or dizziness and cancer in the past.")
+    assert feature.explanation["nl"].endswith(
+        "Vragen die je niet hebt beantwoord, tellen als nee: klachten die je werk, sport of nachtrust belemmeren, "
+        "sindsdien stijve spieren, hoofdpijn of duizeligheid en kanker in het verleden.")
     assert feature.rule == "self-check.md row 4"
+    # the GP advice: only an unanswered same-day question could change it
+    feature = rules_advice({"sc-rf-cancer": True}).feature("self-check-advice")
+    assert feature.explanation["nl"] == (
+        "Waarom? Je gaf aan: kanker in het verleden. Dat moet een arts beoordelen. Vragen die je niet hebt "
+        "beantwoord, tellen als nee: gevoelloosheid of krachtverlies in beide armen of benen, problemen met plassen "
+        "of ontlasting en dubbelzien.")
+    # a contact criterion: no other contact criterion is named, unanswered red flags are
+    answers = {c: v for c, v in {**ALL_NO, "sc-radiating": True}.items() if c not in ("sc-daily-life", "sc-rf-fever")}
+    feature = rules_advice(answers).feature("self-check-advice")
+    assert feature.explanation["en"] == ("Why? You answered yes to: pain that radiates to your shoulder or arm. "
+                                         "Questions you did not answer count as no: fever or night sweats.")
 
 
 def test_accident_symptoms_not_shown_without_accident_is_not_listed_as_unanswered():
     feature = rules_advice(ALL_NO).feature("self-check-advice")
-    assert "Not answered" not in feature.explanation["en"]
-    assert "stiff muscles" not in feature.explanation["en"]
-    assert feature.explanation["en"].startswith("Self-check row 4 (no red flag, no accident with complaints and "
-                                                "no reason to make contact): no question answered yes")
+    assert feature.explanation["en"] == "Why? None of your answers points to a reason to see a doctor or physiotherapist."
+    assert feature.explanation["nl"] == "Waarom? Geen van je antwoorden wijst op een reden om naar een arts of " \
+                                        "fysiotherapeut te gaan."
 
 
 def test_symptoms_answer_without_accident_is_ignored_with_a_note():
@@ -196,8 +272,22 @@ def test_case_parameters_hold_the_advice_and_the_answers():
 def test_evidence_of_the_contact_row_is_the_deciding_answers():
     feature = rules_advice({**ALL_NO, "sc-keeps-returning": True, "sc-daily-life": True}).feature("self-check-advice")
     assert feature.rule == "self-check.md row 3"
-    assert "yes to \u201cDo the complaints hinder your work, sport or sleep?\u201d and " \
-           "\u201cDoes the pain keep coming back?\u201d" in feature.explanation["en"]
+    assert feature.explanation["nl"] == ("Waarom? Je gaf aan: klachten die je werk, sport of nachtrust belemmeren en "
+                                         "pijn die steeds terugkomt.")
+    assert [s.reference for s in feature.evidence] == ["QuestionnaireResponse/sc-1"]
+
+
+def test_accident_note_names_both_answers():
+    feature = rules_advice({**ALL_NO, ACCIDENT: True, SYMPTOMS: True, "sc-radiating": True}).feature(
+        "self-check-advice")
+    assert feature.explanation["nl"] == ("Waarom? Je gaf aan: klachten die begonnen na een val, botsing of ander "
+                                         "ongeluk en sindsdien stijve spieren, hoofdpijn of duizeligheid.")
+
+
+def test_every_item_has_a_statement_in_both_languages():
+    assert set(STATEMENTS) == set(self_check.ITEMS)
+    for code, said in STATEMENTS.items():
+        assert said["nl"] and said["en"] and not said["nl"].endswith((".", "?")), code
 
 
 # -- gathering: newest wins per item, any depth, only the subject's responses ----------
@@ -287,13 +377,41 @@ def test_property_first_match_wins(answers):
     assert advice_of(rules_advice(answers)) == expected
 
 
+@PROPERTY
+@given(ANSWERS, st.sampled_from(["nl", "en"]))
+def test_property_why_names_exactly_the_deciding_answers(answers, lang):
+    """Stated independently of the module: the red flags answered yes; else the accident pair; else the
+    contact criteria answered yes; else none. No other answer given is named as given."""
+    def yes(c):
+        return answers.get(c) is True
+    if any(yes(c) for c in RED_FLAGS):
+        deciding = [c for c in RED_FLAGS if yes(c)]
+    elif yes(ACCIDENT) and yes(SYMPTOMS):
+        deciding = [ACCIDENT, SYMPTOMS]
+    elif any(yes(c) for c in CONTACT):
+        deciding = [c for c in CONTACT if yes(c)]
+    else:
+        deciding = []
+    note = rules_advice(answers).feature("self-check-advice").explanation[lang]
+    lead = {"nl": "Waarom? Je gaf aan: ", "en": "Why? You answered yes to: "}[lang]
+    if not deciding:
+        assert lead not in note
+        return
+    assert note.startswith(lead)
+    said = note[len(lead):].split(". ")[0]
+    named = [c for c in self_check.ITEMS if STATEMENTS[c][lang] in said]
+    assert named == deciding
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(answers=ANSWERS, flag=st.sampled_from(RED_FLAGS), lang=st.sampled_from(["nl", "en"]))
 def test_property_any_red_flag_gives_gp_through_apply(client, answers, flag, lang):
-    careplan = apply(client, {**answers, flag: True}, lang=lang)
+    answers = {**answers, flag: True}
+    careplan = apply(client, answers, lang=lang)
     assert advice_code(careplan) == "advice-gp"
     (request,) = contained(careplan, "CommunicationRequest")
-    assert request["priority"] == "urgent"
+    assert request["priority"] == ("stat" if same_day(answers) else "urgent")
+    assert payload(request) == expected_paragraphs(answers, "advice-gp", lang)
 
 
 # ---------------------------------------------------------------------------
@@ -305,15 +423,51 @@ def test_row_through_apply(client, answers, expected):
     careplan = apply(client, answers)
     CarePlan.model_validate(careplan)
     assert advice_code(careplan) == expected
-    assert careplan["title"] == TITLES[expected]
+    assert careplan["title"] == (SAME_DAY_TITLE if expected == "advice-gp" and same_day(answers) else TITLES[expected])
     (request,) = contained(careplan, "CommunicationRequest")
-    assert request["priority"] == PRIORITY[expected]
-    assert payload(request) == ad_paragraphs(expected, "nl")
+    assert request["priority"] == expected_priority(answers, expected)
+    assert payload(request) == expected_paragraphs(answers, expected, "nl")
     group = contained(careplan, "RequestGroup")[0]
     (section,) = group["action"]
     assert section["code"][0]["coding"][0]["code"] == "section-self-check-advice"
     assert [a["code"][0]["coding"][0]["code"] for a in section["action"]] == [expected]
-    assert section["action"][0]["priority"] == PRIORITY[expected]
+    assert section["action"][0]["priority"] == expected_priority(answers, expected)
+
+
+@pytest.mark.parametrize("flag", SAME_DAY)
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_same_day_answer_alone_through_apply(client, flag, lang):
+    careplan = apply(client, {**ALL_NO, flag: True}, lang=lang)
+    assert advice_code(careplan) == "advice-gp"
+    (request,) = contained(careplan, "CommunicationRequest")
+    assert request["priority"] == "stat"
+    assert request["id"] == "section-self-check-advice.advice-gp"
+    first = payload(request)[0]
+    if lang == "nl":
+        assert first.startswith("Bel vandaag nog je huisarts.") and "huisartsenpost" in first
+        assert careplan["title"] == SAME_DAY_TITLE
+    else:
+        assert first.startswith("Call your GP (huisarts) today.") and "huisartsenpost" in first
+        assert careplan["title"] == ("Neck complaints self-check advice: call your GP today, outside office hours "
+                                     "the huisartsenpost")
+    assert "binnenkort" not in " ".join(payload(request)) and " soon" not in " ".join(payload(request))
+    assert "112" in payload(request)[-1]
+    note = observation(careplan)["note"][0]["text"]
+    assert STATEMENTS[flag][lang] in note and ("vandaag" in note if lang == "nl" else "today" in note)
+    action = contained(careplan, "RequestGroup")[0]["action"][0]["action"][0]
+    assert action["priority"] == "stat" and action["code"][0]["coding"][0]["code"] == "advice-gp"
+
+
+@pytest.mark.parametrize("flag", NOT_SAME_DAY)
+def test_other_red_flag_alone_through_apply_stays_soon(client, flag):
+    careplan = apply(client, {**ALL_NO, flag: True})
+    (request,) = contained(careplan, "CommunicationRequest")
+    assert request["priority"] == "urgent"
+    assert payload(request) == ad_paragraphs("advice-gp", "nl")
+    assert payload(request)[0].startswith("Neem binnenkort contact op met je huisarts.")
+    assert careplan["title"] == TITLES["advice-gp"]
+    assert observation(careplan)["note"][0]["text"] == (
+        f"Waarom? Je gaf aan: {STATEMENTS[flag]['nl']}. Dat moet een arts beoordelen.")
 
 
 def test_apply_contract(client):
@@ -336,7 +490,7 @@ def test_apply_contract(client):
     assert request["basedOn"] == [{"reference": f"#{group['id']}"}]
     assert request["subject"] == {"reference": SUBJECT}
     assert request["recipient"] == [{"reference": SUBJECT}]  # addressed to the patient
-    assert request["priority"] == "urgent"
+    assert request["priority"] == "stat"  # bladder/bowel: today (v2)
     assert len(request["payload"]) >= 3 and all(p["contentString"] for p in request["payload"])
     assert not contained(careplan, "PractitionerRole") and not contained(careplan, "ServiceRequest")
     obs = observation(careplan)
@@ -344,9 +498,11 @@ def test_apply_contract(client):
     assert obs["status"] == "final" and obs["subject"] == {"reference": SUBJECT}
     assert obs["category"][0]["coding"][0]["code"] == "case-feature"
     assert obs["valueCodeableConcept"]["coding"] == [
-        {"system": LOCAL_SYSTEM, "code": "advice-gp", "display": "Neem binnenkort contact op met de huisarts"}]
+        {"system": LOCAL_SYSTEM, "code": "advice-gp", "display": "Neem contact op met je huisarts"}]
     assert obs["derivedFrom"] == [{"reference": f"QuestionnaireResponse/{SUBJECT.split('/')[1]}"}]
-    assert obs["note"][0]["text"].startswith("Zelfcheck regel 1 (rode vlag): ja op \u201cProblemen met plassen")
+    # the deciding answer only (not the radiating pain, which does not decide row 1)
+    assert obs["note"][0]["text"].startswith("Waarom? Je gaf aan: problemen met plassen of ontlasting. Bij ")
+    assert "uitstraalt" not in obs["note"][0]["text"]
     assert "note" not in careplan  # nothing of the input was left unused
 
 
@@ -371,17 +527,17 @@ def test_english_with_user_language(client):
     response = client.post(APPLY, json=body({**ALL_NO, "sc-rf-weight-loss": True}, lang="en"), headers=FHIR_JSON)
     assert response.status_code == 200 and response.headers["content-language"] == "en"
     careplan = response.json()
-    assert careplan["title"] == "Neck complaints self-check advice: contact your GP soon"
+    assert careplan["title"] == "Neck complaints self-check advice: contact your GP"
     (request,) = contained(careplan, "CommunicationRequest")
     assert payload(request) == ad_paragraphs("advice-gp", "en")
     assert payload(request)[0] == ("Contact your GP (huisarts) soon. Do not wait to see whether the complaints "
                                    "pass by themselves.")
     obs = observation(careplan)
-    assert obs["valueCodeableConcept"]["text"] == "Contact your GP soon"
-    assert obs["note"][0]["text"].startswith("Self-check row 1 (red flag): yes to \u201cUnexplained weight loss?\u201d")
+    assert obs["valueCodeableConcept"]["text"] == "Contact your GP"
+    assert obs["note"][0]["text"] == "Why? You answered yes to: unexplained weight loss. A doctor needs to assess that."
     action = contained(careplan, "RequestGroup")[0]["action"][0]
     assert action["title"] == "Advice after the self-check"
-    assert action["action"][0]["title"] == "Contact your GP soon"
+    assert action["action"][0]["title"] == "Contact your GP"
 
 
 @pytest.mark.parametrize("advice, answers", [
@@ -402,21 +558,26 @@ def test_english_titles_and_texts(client, advice, answers):
 # -- what the advice says (self-check.md "text essentials", seed 000) -------------------
 
 def test_advice_texts_carry_the_essentials(client):
-    texts = {}
-    for advice, answers in [("advice-gp", {"sc-rf-fever": True}),
+    texts, notes = {}, {}
+    for advice, answers in [("advice-gp", {"sc-rf-fever": True}), ("advice-gp-today", {"sc-rf-both-limbs": True}),
                             ("advice-assessment", {ACCIDENT: True, SYMPTOMS: True}),
                             ("advice-appointment", {"sc-radiating": True}), ("advice-self-care", {})]:
-        (request,) = contained(apply(client, {**ALL_NO, **answers}), "CommunicationRequest")
+        careplan = apply(client, {**ALL_NO, **answers})
+        (request,) = contained(careplan, "CommunicationRequest")
         texts[advice] = " ".join(payload(request))
+        notes[advice] = observation(careplan)["note"][0]["text"]
     gp = texts["advice-gp"]
     assert gp.startswith("Neem binnenkort contact op met je huisarts") and "Wacht niet af" in gp
-    assert "moet een arts beoordelen" in gp
+    assert "moet een arts beoordelen" in notes["advice-gp"]  # "these signs need a doctor's assessment"
+    today = texts["advice-gp-today"]  # v2: today — call the GP, outside office hours the huisartsenpost
+    assert today.startswith("Bel vandaag nog je huisarts.") and "huisartsenpost" in today
+    assert "vandaag nog" in notes["advice-gp-today"]
     assert texts["advice-assessment"].startswith("Laat je klachten binnenkort beoordelen door een arts of een "
                                                  "fysiotherapeut")
-    assert "val, botsing of ander ongeluk" in texts["advice-assessment"]
+    assert "val, botsing of ander ongeluk" in notes["advice-assessment"] and "whiplash" in texts["advice-assessment"]
     appointment = texts["advice-appointment"]
     assert appointment.startswith("Maak een afspraak bij een fysiotherapeut")
-    assert "uitstraalt" in appointment and "aanvullend onderzoek nodig" in appointment
+    assert "Straalt de pijn uit" in appointment and "aanvullend onderzoek nodig" in appointment
     assert "oefeningen om je nek soepeler en sterker te maken" in appointment  # what the physio does
     care = texts["advice-self-care"]
     assert "binnen enkele dagen tot weken vanzelf over" in care
@@ -692,7 +853,7 @@ def test_plan_definition_has_no_trigger_and_one_action_per_advice():
     assert english(plan, "title") and english(plan, "description")
     assert plan["relatedArtifact"][0]["url"].startswith("https://www.kngf.nl/")
     assert "self-check.md" in plan["relatedArtifact"][1]["display"]
-    assert [e["valueExpression"]["name"] for e in plan["extension"]] == ["advice"]
+    assert [e["valueExpression"]["name"] for e in plan["extension"]] == ["advice", "sameDay"]
     (section,) = plan["action"]
 
     def no_trigger(action):
@@ -702,13 +863,17 @@ def test_plan_definition_has_no_trigger_and_one_action_per_advice():
     no_trigger(section)
     assert section["code"][0]["coding"][0]["code"] == "section-self-check-advice"
     codes = [a["code"][0]["coding"][0]["code"] for a in section["action"]]
-    assert codes == ["advice-gp", "advice-assessment", "advice-appointment", "advice-self-care"]
-    for action in section["action"]:
+    # advice-gp twice (v2): soon, and the same-day variant; the code stays the advice code
+    assert codes == ["advice-gp", "advice-gp", "advice-assessment", "advice-appointment", "advice-self-care"]
+    conditions = {"advice-gp": ["%advice = 'advice-gp' and %sameDay.not()", "%advice = 'advice-gp' and %sameDay"]}
+    priorities = {"advice-gp": ["urgent", "stat"]}
+    for n, action in enumerate(section["action"]):
         code = action["code"][0]["coding"][0]["code"]
-        assert action["priority"] == PRIORITY[code]
+        k = n if code == "advice-gp" else 0
+        assert action["priority"] == priorities.get(code, [PRIORITY[code]])[k]
         assert action["condition"][0]["expression"] == {
             "description": action["condition"][0]["expression"]["description"],
-            "language": "text/fhirpath", "expression": f"%advice = '{code}'"}
+            "language": "text/fhirpath", "expression": conditions.get(code, [f"%advice = '{code}'"])[k]}
         assert action["definitionCanonical"] == f"https://nekpijn-cds.org/fhir/ActivityDefinition/{code}"
         assert action["title"] and english(action, "title")
         assert action["documentation"][1]["label"] == "self-check.md"

@@ -215,6 +215,8 @@ def wait_for_advice(driver) -> dict:
         "icon": len(box.find_elements(By.CLASS_NAME, "advice-icon")),
         "heading": box.find_element(By.ID, "result-title").text,
         "paragraphs": [p.text for p in box.find_elements(By.CSS_SELECTOR, "#advice-text p")],
+        "why": [p.text for p in box.find_elements(By.CSS_SELECTOR, "#advice-text p.advice-why")],
+        "same_day": box.get_attribute("data-same-day") == "true",
         "style": style,
         "focused": driver.execute_script("return document.activeElement.id"),
     }
@@ -260,10 +262,16 @@ def assert_shows(shown: dict, expected: dict, lang: str) -> None:
     assert shown["code"] == expected["code"]
     assert shown["heading"] == expected["heading"]
     assert shown["paragraphs"] == expected["paragraphs"] and shown["paragraphs"]
+    # "Waarom?" (the answers that led to the advice) right after the advice itself
+    assert shown["why"] == expected["why"] and len(shown["why"]) == 1
+    assert shown["paragraphs"][1] == shown["why"][0]
+    assert shown["why"][0].startswith({"nl": "Waarom?", "en": "Why?"}[lang])
     assert shown["focused"] == "result-title"  # focus moved to the advice (announced by screen readers)
+    assert shown["same_day"] == expected["same_day"]
     if expected["urgent"]:
         assert "advice-urgent" in shown["class"] and shown["role"] == "alert"
-        assert shown["label"].replace("!", "").strip().lower() == TEXTS[lang]["urgent_label"].lower()
+        label = TEXTS[lang]["today_label" if expected["same_day"] else "urgent_label"]
+        assert shown["label"].replace("!", "").strip().lower() == label.lower()
         assert shown["icon"] == 1
         assert shown["style"]["border"] == URGENT_RED and shown["style"]["width"] == "4px"
     else:
@@ -297,6 +305,12 @@ def test_each_outcome_shows_the_right_advice(page, live, axe_source, outcome):
     assert_shows(shown, expected, "nl")
     if code == "advice-gp":
         assert expected["urgent"]
+        # v2: double vision (and both limbs, bladder/bowel) — today; other red flags — soon
+        assert expected["same_day"] == (outcome in ("gp", "gp-everything-yes"))
+        assert ("vandaag nog" in shown["paragraphs"][0]) == expected["same_day"]
+        assert ("binnenkort" in shown["paragraphs"][0]) != expected["same_day"]
+    if outcome == "gp-soon":  # issue 12: only the answer given, not the whole list of red flags
+        assert shown["why"] == ["Waarom? Je gaf aan: moeite met slikken. Dat moet een arts beoordelen."]
     if code in ("advice-self-care", "advice-appointment"):
         assert not expected["urgent"]
     words = " ".join(shown["paragraphs"]).lower()
@@ -410,7 +424,9 @@ def test_english_switch_shows_english_questions_and_advice(page, live, axe_sourc
     [sent] = live.recorder.posts(APPLY_PATH)
     expected = live.apply(given, "en")
     assert_shows(shown, expected, "en")
-    assert "important" in shown["label"].lower() and "GP" in shown["heading"]
+    assert "call today" in shown["label"].lower() and "GP" in shown["heading"]  # double vision: today (v2)
+    assert shown["why"] == [expected["why"][0]] and "double vision" in shown["why"][0]
+    assert "cancer" not in shown["why"][0]
     assert sent["parameter"][2] == {"name": "userLanguage", "valueCode": "en"}
     assert driver.find_element(By.CSS_SELECTOR, 'label[for="consent"]').text == CONSENT_TEXT["en"]
     screenshot(driver, "outcome-gp-english")

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from self_check_support import (
-    APPLY_PATH, CANONICAL, GATED, OUTCOMES, answers, apply_parameters, questionnaire, questionnaire_response,
+    APPLY_PATH, CANONICAL, GATED, OUTCOMES, advice_of, answers, apply_parameters, questionnaire, questionnaire_response,
     question_ids, red_flags,
 )
 from service.app import create_app
@@ -422,6 +422,35 @@ def test_submission_without_contact_details(client, store):
     assert response.status_code == 201, response.text
     [row] = store.self_check_submissions()
     assert (row.contact_name, row.contact, row.advice) == (None, None, "advice-self-care")
+
+
+@pytest.mark.parametrize("flag, same_day", [("sc-rf-both-limbs", True), ("sc-rf-bladder-bowel", True),
+                                            ("sc-rf-double-vision", True), ("sc-rf-swallowing", False),
+                                            ("sc-rf-cancer", False)])
+def test_gp_advice_today_or_soon_is_sent_as_advice_gp(client, store, flag, same_day):
+    """v2: the same-day GP advice keeps the contract's code advice-gp; the page sends what it showed."""
+    chosen = answers([flag])
+    reply = client.post("/fhir/PlanDefinition/nekklachten-zelfcheck/$apply",
+                        json=apply_parameters(questionnaire_response(chosen)),
+                        headers={"Content-Type": "application/fhir+json"})
+    shown = advice_of(reply.json())
+    assert shown["code"] == "advice-gp" and shown["same_day"] is same_day
+    assert ("vandaag nog" in shown["paragraphs"][0]) is same_day
+    assert shown["why"][0].startswith("Waarom? Je gaf aan: ") and shown["why"][0].count(",") == 0
+    body = {"questionnaireResponse": questionnaire_response(chosen), "adviceCode": "advice-gp", "language": "nl",
+            "consent": True, "consentVersion": CONSENT_VERSION}
+    response = post(client, body)
+    assert response.status_code == 201, response.text
+    assert response.json()["advice"] == "advice-gp"
+    [row] = store.self_check_submissions()
+    assert row.advice == "advice-gp" and row.response == body["questionnaireResponse"]
+
+
+@pytest.mark.parametrize("claimed", ["advice-appointment", "advice-gp-today", "advice-self-care"])
+def test_same_day_answers_with_another_advice_code_are_refused(client, store, claimed):
+    body = body_for("gp", adviceCode=claimed)  # double vision: advice-gp (today)
+    assert_outcome(post(client, body), 422, "adviceCode is not the advice for these answers")
+    assert store.count_self_check_submissions() == 0
 
 
 @pytest.mark.parametrize("consent", [False, None, "true", 1, "yes"])

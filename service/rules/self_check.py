@@ -10,11 +10,22 @@ Case feature `self-check-advice` from the answers to Questionnaire
 | 3 | any contact criterion yes | `advice-appointment` |
 | 4 | otherwise | `advice-self-care` |
 
-Unanswered items count as "no"; the explanation lists the items that were
-shown but not answered (`sc-accident-symptoms` is shown only after
-`sc-after-accident` yes). An `sc-accident-symptoms` answer while
-`sc-after-accident` is not yes is ignored (the Questionnaire would not have
-shown it): it is left out of the facts, with a note.
+Row 1 is same-day (v2) when `sc-rf-both-limbs`, `sc-rf-bladder-bowel` or
+`sc-rf-double-vision` is yes: these point to myelopathy or arterial
+dysfunction (guideline tabel 2), which need same-day contact (decision-logic
+§1: the grade IV referral is `stat`). The advice code stays `advice-gp`;
+%case gets `self-check-same-day` = true, and the PlanDefinition picks the
+same-day text ("bel vandaag nog je huisarts, buiten kantooruren de
+huisartsenpost") with priority `stat`.
+
+The explanation (the Observation note) is the patient's "Waarom?": it names
+only the answers that decided the advice (self_check_why.py). Unanswered
+items count as "no"; a shown item left unanswered is named when a "yes"
+could have given another advice (`sc-accident-symptoms` is shown only after
+`sc-after-accident` yes). An
+`sc-accident-symptoms` answer while `sc-after-accident` is not yes is
+ignored (the Questionnaire would not have shown it): it is left out of the
+facts, with a note.
 
 What each advice says, and its priority, are knowledge
 (`knowledge/self-check.yaml`, `knowledge/plan-definitions.yaml`): this module
@@ -29,8 +40,9 @@ from typing import Callable
 
 from service.facts.answers import gather_answers
 from service.facts.gather import ElementCodes
-from service.facts.model import CaseResult, Facts, Feature, Note, Source
-from service.rules.common import codes_or_default, evidence, feature, fmt_day, label
+from service.facts.model import CaseResult, Facts, Feature, Note
+from service.rules.common import evidence, feature
+from service.rules.self_check_why import why
 
 CODE = "self-check-advice"
 QUESTIONNAIRE = "https://nekpijn-cds.org/fhir/Questionnaire/nekklachten-zelfcheck"
@@ -48,40 +60,22 @@ RED_FLAGS = (
     "sc-rf-fever", "sc-rf-weight-loss", "sc-rf-cancer", "sc-rf-both-limbs", "sc-rf-bladder-bowel",
     "sc-rf-swallowing", "sc-rf-double-vision",
 )
+# self-check.md row 1 (v2): same-day — tabel 2: bilateral neurological signs and bladder/bowel
+# dysfunction (myelopathy), double vision (arterial dysfunction); §1 urgency `stat`
+SAME_DAY_RED_FLAGS = ("sc-rf-both-limbs", "sc-rf-bladder-bowel", "sc-rf-double-vision")
+SAME_DAY = "self-check-same-day"  # derived %case parameter (boolean)
 #: every answerable item, in the order of the Questionnaire (all boolean)
 ITEMS = (*CONTACT_CRITERIA, ACCIDENT, ACCIDENT_SYMPTOMS, *RED_FLAGS)
 ITEM_TYPES = {code: "boolean" for code in ITEMS}
 
-WORDS = {
-    "source": {"nl": "zelfcheck", "en": "self-check"},
-    "and": {"nl": " en ", "en": " and "},
-    "unanswered": {"nl": "Niet beantwoord (telt als nee)", "en": "Not answered (counts as no)"},
-}
+#: the CarePlan title of the same-day GP advice (the advice code's display says only "contact your GP")
+SAME_DAY_TITLE = {"nl": "bel vandaag nog je huisarts, buiten kantooruren de huisartsenpost",
+                  "en": "call your GP today, outside office hours the huisartsenpost"}
 
 
 def gather(resources: list[dict], subject: str, today: date, codes: ElementCodes | None = None) -> Facts:
     """The self-check answers of `subject` (newest per item); NoDataError when there is no response."""
     return gather_answers(resources, subject, today, QUESTIONNAIRE, ITEM_TYPES)
-
-
-# -- wording -------------------------------------------------------------------------
-
-
-def _quoted(items: list[str], lang: str, codes: ElementCodes) -> str:
-    """"Koorts of nachtelijk zweten?" en "Dubbelzien?" — the items' CodeSystem displays (the questions)."""
-    names = [f"\u201c{label(c, lang, codes, short=False, lower=False)}?\u201d" for c in items]
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + WORDS["and"][lang] + names[-1]
-
-
-def _when(sources: tuple[Source, ...], lang: str) -> str:
-    days: list[str] = []
-    for source in sources:
-        day = fmt_day(source.day, lang)
-        if day not in days:
-            days.append(day)
-    return f"{WORDS['source'][lang]} {', '.join(days)}" if days else WORDS["source"][lang]
 
 
 # -- the decision table ----------------------------------------------------------------
@@ -104,68 +98,58 @@ def without_hidden_answers(facts: Facts) -> Facts:
     return replace(facts, answers=answers, ignored=[*facts.ignored, note])
 
 
-def classify(facts: Facts, codes: ElementCodes, ignored_symptoms: bool = False) -> Feature:
+def same_day_flags(facts: Facts) -> list[str]:
+    """The red flags answered yes that make the GP advice same-day (self-check.md row 1, v2)."""
+    return [c for c in SAME_DAY_RED_FLAGS if facts.present(c)]
+
+
+def classify(facts: Facts, ignored_symptoms: bool = False) -> Feature:
     """`self-check-advice`, first match wins (facts: after `without_hidden_answers`)."""
-    # row 1 [self-check.md / seed 000; guideline tabel 2]: any red flag — wins over everything
+    # row 1 [self-check.md / seed 000; guideline B.1, tabel 2]: any red flag — wins over everything
     flags = [c for c in RED_FLAGS if facts.present(c)]
     if flags:
         value, row, decisive = "advice-gp", 1, flags
-        reason = {"nl": "rode vlag", "en": "red flag"}
     # row 2 [self-check.md / seed 000]: after an accident, with stiff muscles, headache or dizziness
     elif facts.present(ACCIDENT) and facts.present(ACCIDENT_SYMPTOMS):
         value, row, decisive = "advice-assessment", 2, [ACCIDENT, ACCIDENT_SYMPTOMS]
-        reason = {"nl": "klachten na een ongeluk", "en": "complaints after an accident"}
     # row 3 [self-check.md / seed 000]: any contact criterion
     elif criteria := [c for c in CONTACT_CRITERIA if facts.present(c)]:
         value, row, decisive = "advice-appointment", 3, criteria
-        reason = {"nl": "reden om contact op te nemen", "en": "reason to make contact"}
     # row 4 [self-check.md / seed 000]: otherwise
     else:
         value, row, decisive = "advice-self-care", 4, []
-        reason = {"nl": "geen rode vlag, geen ongeluk met klachten en geen reden om contact op te nemen",
-                  "en": "no red flag, no accident with complaints and no reason to make contact"}
 
     if decisive:
         ev = evidence([facts.fact(c) for c in decisive])
     else:  # every answer counted: they were all "no" (or missing)
         ev = evidence(list(facts.answers.values())) or tuple(facts.intakes[-1:])
-    unanswered = [c for c in shown_items(facts) if not facts.answered(c)]
-    texts = {}
-    for lang in ("nl", "en"):
-        head = (f"Zelfcheck regel {row} ({reason['nl']})" if lang == "nl"
-                else f"Self-check row {row} ({reason['en']})")
-        if decisive:
-            answered = (f"ja op {_quoted(decisive, 'nl', codes)}" if lang == "nl"
-                        else f"yes to {_quoted(decisive, 'en', codes)}")
-        else:
-            answered = "geen enkele vraag met ja beantwoord" if lang == "nl" else "no question answered yes"
-        advice = label(value, lang, codes, short=False)
-        text = f"{head}: {answered} ({_when(ev, lang)}). " + \
-            (f"Advies: {advice}." if lang == "nl" else f"Advice: {advice}.")
-        if unanswered:
-            text += f" {WORDS['unanswered'][lang]}: {_quoted(unanswered, lang, codes)}."
-        if ignored_symptoms:
-            text += (f" Het antwoord op {_quoted([ACCIDENT_SYMPTOMS], 'nl', codes)} telt niet mee: "
-                     f"die vraag hoort alleen bij klachten na een ongeluk." if lang == "nl" else
-                     f" The answer to {_quoted([ACCIDENT_SYMPTOMS], 'en', codes)} does not count: "
-                     f"that question belongs only to complaints after an accident.")
-        texts[lang] = text
-    return feature(CODE, value, f"self-check.md row {row}", texts["nl"], texts["en"], ev)
+    same_day = same_day_flags(facts) if value == "advice-gp" else []
+    # unanswered items are named only when a "yes" could have given another advice (an earlier row,
+    # or the same-day GP advice)
+    could_change = {1: () if same_day else SAME_DAY_RED_FLAGS, 2: RED_FLAGS,
+                    3: (*RED_FLAGS, ACCIDENT, ACCIDENT_SYMPTOMS), 4: ITEMS}[row]
+    unanswered = [c for c in shown_items(facts) if c in could_change and not facts.answered(c)]
+    texts = {lang: why(lang, value, decisive, same_day=same_day, unanswered=unanswered,
+                       ignored_symptoms=ignored_symptoms) for lang in ("nl", "en")}
+    rule = f"self-check.md row {row}" + (" (same-day, v2)" if same_day else "")
+    return feature(CODE, value, rule, texts["nl"], texts["en"], ev)
 
 
 def evaluate(facts: Facts, codes: ElementCodes | None = None) -> CaseResult:
-    """The self-check's case: the one feature `self-check-advice`; %case also gets the answers."""
-    codes = codes_or_default(codes)
+    """The self-check's case: the one feature `self-check-advice`; %case also gets the answers
+    and, for the GP advice, `self-check-same-day` (true: the same-day text, priority stat)."""
     kept = without_hidden_answers(facts)
-    advice = classify(kept, codes, ignored_symptoms=kept is not facts)
-    return CaseResult(facts=kept, features=[advice], derived={})
+    advice = classify(kept, ignored_symptoms=kept is not facts)
+    derived = {SAME_DAY: bool(same_day_flags(kept))} if advice.value == "advice-gp" else {}
+    return CaseResult(facts=kept, features=[advice], derived=derived)
 
 
 def summary(result: CaseResult, lang: str, display: Callable[[str, str], str]) -> str:
-    """CarePlan title, e.g. "Advies zelfcheck nekklachten: neem binnenkort contact op met de huisarts"."""
+    """CarePlan title, e.g. "Advies zelfcheck nekklachten: bel vandaag nog je huisarts, buiten kantooruren de
+    huisartsenpost"."""
     advice = result.feature(CODE)
     head = display(CODE, lang)
     if advice is None:
         return head
-    text = display(str(advice.value), lang)
+    text = SAME_DAY_TITLE[lang] if result.derived.get(SAME_DAY) else display(str(advice.value), lang)
     return f"{head}: {text[:1].lower() + text[1:]}"

@@ -81,6 +81,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "answer_missing": "Kies een antwoord.",
         "result_label": "Jouw advies",
         "urgent_label": "Belangrijk",
+        "today_label": "Vandaag nog bellen",
         "result_error_title": "Het advies kon niet worden opgehaald",
         "result_error": (
             "Probeer het over een paar minuten opnieuw. Heb je nu ernstige klachten? Bel je huisarts, of bij "
@@ -154,6 +155,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "answer_missing": "Choose an answer.",
         "result_label": "Your advice",
         "urgent_label": "Important",
+        "today_label": "Call today",
         "result_error_title": "The advice could not be retrieved",
         "result_error": (
             "Please try again in a few minutes. Do you have severe complaints now? Call your GP, or 112 in a "
@@ -192,6 +194,7 @@ assert set(TEXTS["nl"]) == set(TEXTS["en"])
 
 #: the texts the browser script needs (the rest is in the HTML)
 SCRIPT_TEXTS = (
-    "busy", "errors_title", "errors_intro", "answer_missing", "result_label", "urgent_label", "result_error_title",
-    "result_error", "technical", "sending", "consent_missing", "contact_invalid", "send_error", "yes", "no",
+    "busy", "errors_title", "errors_intro", "answer_missing", "result_label", "urgent_label", "today_label",
+    "result_error_title", "result_error", "technical", "sending", "consent_missing", "contact_invalid", "send_error",
+    "yes", "no",
 )

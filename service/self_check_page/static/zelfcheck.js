@@ -6,8 +6,11 @@
  * - checks that every shown required question is answered (error summary,
  *   focus to it), otherwise sends nothing;
  * - builds the QuestionnaireResponse (subject: a random id for this visit),
- *   posts it to $apply as Parameters and shows the CarePlan's advice, the
- *   urgent advice distinct (own colours, icon and word, role="alert");
+ *   posts it to $apply as Parameters and shows the CarePlan's advice: the
+ *   advice paragraphs, with the "Waarom?" (the note of the advice
+ *   Observation: the answers that led to it) after the first; the urgent
+ *   advice distinct (own colours, icon and word, role="alert"), the
+ *   same-day advice (priority stat) with its own word;
  * - sends the answers to the practice only after the visitor ticks consent.
  * Nothing is kept in the browser (no cookies, no storage).
  */
@@ -307,6 +310,10 @@
     requests.forEach(function (r) {
       (r.payload || []).forEach(function (p) { if (p.contentString) { paragraphs.push(p.contentString); } });
     });
+    // "Waarom?": the answers that led to the advice (the Observation's note), after the advice itself
+    var why = ((observation && observation.note) || []).map(function (n) { return n.text; }).filter(Boolean);
+    paragraphs.splice.apply(paragraphs, [Math.min(1, paragraphs.length), 0].concat(why));
+    var sameDay = requests.some(function (r) { return r.priority === 'stat'; });
     var urgent = code === 'advice-gp' || requests.some(function (r) { return URGENT.indexOf(r.priority) >= 0; });
 
     var old = $('advice');
@@ -314,6 +321,7 @@
     box.id = 'advice';
     box.className = 'advice ' + (urgent ? 'advice-urgent' : 'advice-normal');
     box.setAttribute('data-advice', code);
+    if (sameDay) { box.setAttribute('data-same-day', 'true'); }
     if (urgent) { box.setAttribute('role', 'alert'); }
     var label = document.createElement('p');
     label.className = 'advice-label';
@@ -323,7 +331,7 @@
       icon.setAttribute('aria-hidden', 'true');
       icon.textContent = '!';
       label.appendChild(icon);
-      label.appendChild(document.createTextNode(T.urgent_label));
+      label.appendChild(document.createTextNode(sameDay ? T.today_label : T.urgent_label));
     } else {
       label.textContent = T.result_label;
     }
@@ -336,6 +344,7 @@
     paragraphs.forEach(function (p) {
       var para = document.createElement('p');
       para.textContent = p;
+      if (why.indexOf(p) >= 0) { para.className = 'advice-why'; }
       text.appendChild(para);
     });
     box.appendChild(label);
