@@ -20,10 +20,10 @@ EVALUATION_DATE = "https://nekpijn-cds.org/fhir/StructureDefinition/evaluation-d
 HEAD = {
     "nl": {"title": "Nekpijn CDS — evaluatie op {day} voor {subject}", "why": "Waarom", "plan": "Plan",
            "nothing": "(geen aanbevelingen)", "provisional": "voorlopig",
-           "not_used": "Niet gebruikt"},
+           "not_used": "Niet gebruikt", "do_not": "NIET UITVOEREN"},
     "en": {"title": "Nekpijn CDS — evaluation on {day} for {subject}", "why": "Why", "plan": "Plan",
            "nothing": "(no recommendations)", "provisional": "provisional",
-           "not_used": "Not used"},
+           "not_used": "Not used", "do_not": "DO NOT PERFORM"},
 }
 
 
@@ -59,14 +59,26 @@ def _as_parameters(doc: object, subject: str | None) -> dict:
         found = doc.get("resourceType") if isinstance(doc, dict) else type(doc).__name__
         raise InputError(f"expected a FHIR Bundle or Parameters resource, got {found!r}")
     if subject is None:
-        patients = [e["resource"]["id"] for e in doc.get("entry", [])
-                    if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-                    and e["resource"].get("resourceType") == "Patient" and "id" in e["resource"]]
-        if len(patients) != 1:
-            raise InputError(f"the Bundle holds {len(patients)} Patients; name one with --subject Patient/<id>")
-        subject = f"Patient/{patients[0]}"
+        subject = _only_subject(doc)
     return {"resourceType": "Parameters", "parameter": [{"name": "subject", "valueString": subject},
                                                          {"name": "data", "resource": doc}]}
+
+
+def _only_subject(bundle: dict) -> str:
+    """The one Patient of the Bundle; without a Patient (the self-check sends none), the one
+    subject its QuestionnaireResponses share."""
+    resources = [e["resource"] for e in bundle.get("entry", [])
+                 if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    patients = [r["id"] for r in resources if r.get("resourceType") == "Patient" and "id" in r]
+    if len(patients) == 1:
+        return f"Patient/{patients[0]}"
+    if not patients:
+        subjects = {r.get("subject", {}).get("reference") for r in resources
+                    if r.get("resourceType") == "QuestionnaireResponse" and isinstance(r.get("subject"), dict)}
+        subjects.discard(None)
+        if len(subjects) == 1:
+            return subjects.pop()
+    raise InputError(f"the Bundle holds {len(patients)} Patients; name one with --subject Patient/<id>")
 
 
 def _evaluation_day(doc: object) -> date | None:
@@ -101,7 +113,8 @@ def render(result, lang: str, day: date, subject: str) -> str:
             ref = action.get("resource", {}).get("reference", "#")[1:]
             request = contained.get(ref, {})
             extra = f" [{request['resourceType']}, intent {request['intent']}]" if "intent" in request else ""
-            lines.append(f"    • {action.get('title')} ({action['documentation'][0]['label']}){extra}")
+            mark = f"{head['do_not']}: " if request.get("doNotPerform") else ""  # discouraged therapy
+            lines.append(f"    • {mark}{action.get('title')} ({action['documentation'][0]['label']}){extra}")
     return "\n".join(lines) + "\n"
 
 

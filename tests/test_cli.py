@@ -159,3 +159,20 @@ def test_proxy_options_default_to_no_forwarded_headers():
 
     assert proxy_options(Settings()) == {"proxy_headers": False, "forwarded_allow_ips": ""}
     assert proxy_options(Settings(trusted_proxies=("10.0.0.5",)))["forwarded_allow_ips"] == "10.0.0.5"
+
+
+def test_evaluate_runs_the_self_check_examples_without_a_patient(capsys):
+    """The self-check Bundle holds no Patient: the subject of its responses is used (issue 13)."""
+    for name in ("self-check-red-flag", "self-check-accident"):
+        code = main(["evaluate", str(ROOT / "examples" / f"{name}.json"), "--plan", "nekklachten-zelfcheck"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "Advies zelfcheck nekklachten" in out and "Patient/zelfcheck-" in out
+
+
+def test_evaluate_marks_discouraged_therapy_as_do_not_perform(capsys):
+    assert main(["evaluate", str(ROOT / "examples" / "b-abnormal-duration.json")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "Dry needling" in line]
+    assert lines and all("NIET UITVOEREN: Dry needling" in line for line in lines)
+    assert main(["evaluate", str(ROOT / "examples" / "b-abnormal-duration.json"), "--lang", "en"]) == 0
+    assert "DO NOT PERFORM: Dry needling" in capsys.readouterr().out
