@@ -55,6 +55,8 @@ class Settings:
     # addresses of reverse proxies whose X-Forwarded-For / -Proto headers are trusted; empty: none
     # (the expected JWT `aud` is then never moved by a forwarded header)
     trusted_proxies: tuple[str, ...] = ()
+    # accept the X-Evaluation-Date header (an evaluation day other than today): testing and examples only
+    allow_evaluation_date: bool = False
     # longest accepted JWT lifetime (exp - iat) in seconds; CDS Hooks clients issue 5-minute tokens
     max_token_lifetime: int = 300
     # request body limit in bytes (413 beyond it)
@@ -111,6 +113,7 @@ class Settings:
             auth=auth,
             trusted_issuers_file=Path(issuers) if issuers else None,
             trust_sandbox=(get("TRUST_SANDBOX") or "").lower() in ("1", "true", "yes"),
+            allow_evaluation_date=(get("ALLOW_EVALUATION_DATE") or "").lower() in ("1", "true", "yes"),
             audiences=listing("AUDIENCES"),
             cors_origins=listing("CORS_ORIGINS"),
             trusted_proxies=listing("TRUSTED_PROXIES"),

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 
 from service.apply.engine import Engine, UnknownPlan
 from service.apply.operation import ApplyInputError, negotiate_language, parse_apply
+from service.evaluation_date import EvaluationDateError, evaluation_instant
 from service.facts.gather import NoDataError
 from service.fhir_api.outcome import FHIRError, FHIRResponse
 from service.fhir_api.routes import check_format
@@ -87,7 +88,12 @@ async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
     started = time.perf_counter()
     service = f"$apply:{plan_id}"
     try:
-        result = engine.apply(plan_id, args.resources, args.subject, now=request.app.state.clock(), lang=lang,
+        now = evaluation_instant(request.headers, request.app.state.settings.allow_evaluation_date,
+                                 request.app.state.clock)
+    except EvaluationDateError as exc:
+        raise FHIRError(400, "invalid", str(exc)) from None
+    try:
+        result = engine.apply(plan_id, args.resources, args.subject, now=now, lang=lang,
                               encounter=args.encounter, practitioner=args.practitioner)
     except NoDataError as exc:
         if not anonymous:
