@@ -239,8 +239,9 @@ def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             plans = sorted(app.state.engine.plans.plans)
-            # CDS services: the plans with named-event triggers (discovery); $apply: every plan
-            services = [p for p in plans if app.state.engine.plans.plans[p].triggers()]
+            # CDS services: one per named-event trigger of a plan (discovery); $apply: every plan
+            from service.cds_hooks.services import services as cds_services
+            services = [s.id for s in cds_services(app.state.engine)]
             values = {"service_id": services, "plan_id": plans, "resource_type": app.state.knowledge.resource_types()}
             app.openapi_schema = complete(get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes), values)

@@ -1,9 +1,10 @@
 """CDS Hooks 2.0 discovery (`GET {base}/cds-services`), generated from the PlanDefinitions.
 
-One service entry per (PlanDefinition, named-event trigger): `id` = the
-PlanDefinition id (CDS Hooks 2.0 §Discovery allows the same id for several
-hooks), `hook` = the trigger, `title` / `description` = the PlanDefinition's
-(Dutch), `prefetch` = the templates below, `usageRequirements` (Dutch).
+One service entry per (PlanDefinition, named-event trigger), each with an id of
+its own (outputs.md v2: `services.service_id` — clients such as the reference
+sandbox keep one service per id), `hook` = the trigger, `title` / `description`
+= the PlanDefinition's (Dutch), `prefetch` = the templates below,
+`usageRequirements` (Dutch, per PlanDefinition).
 
 Prefetch templates (`PREFETCH_KEYS`, per hook; the fetch layer runs the same
 queries when a key is missing). Choices, all within the query subset CDS
@@ -54,6 +55,7 @@ from service.facts.gather import (
     load_element_codes,
 )
 from service.apply.plans import texts
+from service.cds_hooks.services import services as cds_services
 
 PATIENT_TOKEN = "{{context.patientId}}"
 
@@ -122,18 +124,17 @@ PREFETCH_KEYS: dict[str, dict[str, str]] = {hook: dict(_TEMPLATES) for hook in L
 
 
 def discovery(engine) -> dict:
-    """The discovery document: {"services": [...]} for every named-event trigger of every PlanDefinition."""
-    services = []
-    for plan_id in sorted(engine.plans.plans):
-        plan = engine.plans.plans[plan_id]
-        for hook in plan.triggers():
-            entry = {"hook": hook, "id": plan.id}
-            title = plan.title.get("nl")
-            if title:
-                entry["title"] = title
-            entry["description"] = texts(plan.resource, "description").get("nl") or title or plan.id
-            if hook in PREFETCH_KEYS:
-                entry["prefetch"] = dict(PREFETCH_KEYS[hook])
-            entry["usageRequirements"] = USAGE_REQUIREMENTS.get(plan.id, DEFAULT_USAGE)
-            services.append(entry)
-    return {"services": services}
+    """The discovery document: {"services": [...]}, one per named-event trigger of every PlanDefinition."""
+    entries = []
+    for service in cds_services(engine):
+        plan = engine.plans.plans[service.plan_id]
+        entry = {"hook": service.hook, "id": service.id}
+        title = plan.title.get("nl")
+        if title:
+            entry["title"] = title
+        entry["description"] = texts(plan.resource, "description").get("nl") or title or plan.id
+        if service.hook in PREFETCH_KEYS:
+            entry["prefetch"] = dict(PREFETCH_KEYS[service.hook])
+        entry["usageRequirements"] = USAGE_REQUIREMENTS.get(plan.id, DEFAULT_USAGE)
+        entries.append(entry)
+    return {"services": entries}

@@ -1,7 +1,8 @@
 """CDS Hooks 2.0 endpoints: discovery, service calls, feedback.
 
 Protocol only: the case features and the plan come from the engine, the
-cards from cards.py; no clinical rule lives here.
+cards from the cards package; no clinical rule lives here. One CDS service
+per hook (services.py): the service id names the hook and the PlanDefinition.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from service.apply.engine import Engine
 from service.apply.operation import negotiate_language
 from service.cds_hooks.cards import card_records, render_cards
 from service.cds_hooks.discovery import PREFETCH_KEYS, discovery
+from service.cds_hooks.draft_orders import judged_orders, unchecked
 from service.cds_hooks.feedback import FeedbackError, parse_feedback
 from service.cds_hooks.fetch import PrefetchUnavailable, gather_resources
 from service.cds_hooks.request import HookRequestError, parse_hook_request
+from service.cds_hooks.services import CdsService, service as find_service
 from service.cds_hooks.validation import invalid_resource
 from service.facts.gather import NoDataError
 from service.fhir_api.apply_route import read_json
@@ -31,11 +34,10 @@ router = APIRouter(tags=["CDS Hooks"])
 ORDER_HOOKS = {"order-select", "order-sign", "order-dispatch"}
 
 
-def service_plan(engine: Engine, service_id: str):
-    """The PlanDefinition behind a CDS service, or None: only plans with named-event
-    triggers are services (discovery lists exactly these; the patient self-check is not one)."""
-    plan = engine.plans.get(service_id)
-    return plan if plan is not None and plan.triggers() else None
+def service_plan(engine: Engine, service_id: str) -> CdsService | None:
+    """The CDS service of an id, or None: one service per named-event trigger of a plan
+    (discovery lists exactly these; the patient self-check is not one)."""
+    return find_service(engine, service_id)
 
 
 def _json(body: dict, status: int = 200) -> JSONResponse:
@@ -51,12 +53,12 @@ def discovery_endpoint(request: Request) -> JSONResponse:
 async def call_service(service_id: str, request: Request) -> JSONResponse:
     started = time.perf_counter()
     engine: Engine = request.app.state.engine
-    plan = service_plan(engine, service_id)
-    if plan is None:
+    service = service_plan(engine, service_id)
+    if service is None:
         raise FHIRError(404, "not-found", f"no CDS service '{service_id}'")
     body = await read_json(request)
     try:
-        hook = parse_hook_request(body, plan.triggers())
+        hook = parse_hook_request(body, [service.hook])
     except HookRequestError as exc:
         instance = body.get("hookInstance") if isinstance(body, dict) else None
         audit(request, service=service_id, hook=body.get("hook") if isinstance(body, dict) else None,
@@ -72,18 +74,23 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
         audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
               profile=None, summaries=[], started=started, outcome="412", status=412)
         raise FHIRError(412, "incomplete", f"required data could not be obtained: {exc}") from None
-    orders = fetched.draft_orders if hook.hook in ORDER_HOOKS else None
+    # decision-logic §11 v2: only ServiceRequests / Procedures of this patient are judged; other
+    # draft orders (MedicationRequest, …) are never read, validated or a reason to fail
+    orders = judged_orders(fetched.draft_orders, patient) if hook.hook in ORDER_HOOKS else None
+    skipped = {id(r) for r in unchecked(fetched.draft_orders)}
+    resources = [r for r in fetched.resources if id(r) not in skipped] if skipped else fetched.resources
     try:
-        result = engine.apply(service_id, fetched.resources, patient, now=request.app.state.clock(), lang=lang,
+        result = engine.apply(service.plan_id, resources, patient, now=request.app.state.clock(), lang=lang,
                               encounter=hook.encounter, practitioner=hook.practitioner, orders=orders)
-        cards = render_cards(result, engine, service_id=service_id, hook_instance=hook.hook_instance, lang=lang)
+        cards = render_cards(result, engine, service_id=service.id, plan_id=service.plan_id,
+                             hook_instance=hook.hook_instance, lang=lang)
     except NoDataError:
         cards = []  # nothing known about this patient's neck pain: nothing to say
         audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
               profile=None, summaries=[], started=started, outcome="no-data", status=200)
         return _json({"cards": cards})
     except (AttributeError, TypeError, KeyError, IndexError, ValueError):
-        invalid = invalid_resource(fetched)  # the data is not FHIR (client: 400, FHIR server: 412), or a bug
+        invalid = invalid_resource(fetched, orders or [])  # the data is not FHIR (client: 400, FHIR server: 412), or a bug
         if invalid is None:
             raise
         audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,

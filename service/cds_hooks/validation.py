@@ -1,6 +1,6 @@
 """Which resource of a hook call is not valid FHIR R4 — asked only when the engine could not read them.
 
-The prefetch, the fetched resources and ``context.draftOrders`` reach the
+The prefetch, the fetched resources and the judged ``context.draftOrders`` reach the
 engine as the client sent them. ``$apply`` validates its ``Parameters``
 (and so every resource in it) up front; a hook call does not, as that costs
 about 10 ms per call on well-formed data. When the engine fails on the data
@@ -49,9 +49,12 @@ def fhir_problem(resource: object) -> str | None:
     return None
 
 
-def invalid_resource(fetched: FetchResult) -> InvalidData | None:
-    """The first resource of the call that is not valid FHIR R4, or None when all are."""
-    groups = [("context.draftOrders", fetched.draft_orders, 400)]
+def invalid_resource(fetched: FetchResult, orders: list[dict] | None = None) -> InvalidData | None:
+    """The first resource of the call that is not valid FHIR R4, or None when all are.
+
+    `orders`: the draft orders the call judges (default: every draft order); draft orders of
+    unchecked types are never validated (decision-logic §11 v2, `draft_orders`)."""
+    groups = [("context.draftOrders", fetched.draft_orders if orders is None else orders, 400)]
     groups += [(f"prefetch.{key}", resources, 412 if key in fetched.fetched_keys else 400)
                for key, resources in fetched.by_key.items()]
     for where, resources, status in groups:
