@@ -15,8 +15,10 @@ from service.cds_hooks.discovery import PREFETCH_KEYS
 from service.config import Settings
 
 BASE = "http://testserver"
-BEHANDELPROFIEL = "nekpijn-behandelprofiel"
-ORDERS = "nekpijn-orders"
+BEHANDELPROFIEL = "nekpijn-behandelprofiel"  # patient-view
+ENCOUNTER_START = "nekpijn-behandelprofiel-encounter-start"
+ORDERS = "nekpijn-orders-sign"
+ORDERS_SELECT = "nekpijn-orders-select"
 SNOMED = "http://snomed.info/sct"
 LOCAL = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
 
@@ -83,9 +85,9 @@ def test_discovery_lists_the_services_per_hook(client, signer):
     response = client.get("/cds-services", headers=signer.headers(f"{BASE}/cds-services"))
     assert response.status_code == 200
     services = response.json()["services"]
-    pairs = {(s["id"], s["hook"]) for s in services}
-    assert pairs == {(BEHANDELPROFIEL, "patient-view"), (BEHANDELPROFIEL, "encounter-start"),
-                     (ORDERS, "order-select"), (ORDERS, "order-sign")}
+    pairs = [(s["id"], s["hook"]) for s in services]
+    assert pairs == [(BEHANDELPROFIEL, "patient-view"), (ENCOUNTER_START, "encounter-start"),
+                     (ORDERS_SELECT, "order-select"), (ORDERS, "order-sign")], "one service per hook (outputs.md v2)"
     for service in services:
         assert service["title"] and service["description"]
         for key, template in service["prefetch"].items():
@@ -102,6 +104,7 @@ def _cards_match_case(cards, case):
         assert len(card["summary"]) < 140 and card["indicator"] in ("info", "warning", "critical")
         assert card["source"]["label"] == "KNGF-richtlijn Nekpijn (2016)"
         assert card["uuid"]
+    _suggestions_match_case(cards, case)
     if expect.get("serious-pathology") == "suspected":
         assert cards[0]["indicator"] == "critical"
         return
@@ -115,7 +118,30 @@ def _cards_match_case(cards, case):
         assert careplan is None, "no treatment card while grade IV is not excluded"
         return
     assert careplan is not None, "the profile card offers the CarePlan"
-    assert_case(careplan, {**case, "expect": {k: v for k, v in expect.items() if k != "provisional"}})
+    assert_case(careplan, {**case, "expect": {k: v for k, v in expect.items() if k not in CARD_ONLY_KEYS}})
+
+
+#: expect keys this test checks on the cards (or leaves to the $apply tests), not through assert_case
+CARD_ONLY_KEYS = ("provisional", "recommended", "priority", "due", "note_left_out")
+
+
+def _suggestions_match_case(cards, case):
+    """`recommended` / `priority` of the case file: the card suggestion that creates the item."""
+    expect = case["expect"]
+    made = {}
+    for card in cards:
+        for suggestion in card.get("suggestions", []):
+            for action in suggestion["actions"]:
+                resource = action.get("resource", {})
+                for canonical in [resource.get("instantiatesCanonical")] if resource.get("instantiatesCanonical") else []:
+                    url = (canonical[0] if isinstance(canonical, list) else canonical).split("|")[0]
+                    made[url.rsplit("/", 1)[1]] = (suggestion, resource)
+    for code, recommended in (expect.get("recommended") or {}).items():
+        assert code in made, f"{case['id']}: no suggestion creates {code}"
+        assert made[code][0]["isRecommended"] is recommended, code
+    for code, priority in (expect.get("priority") or {}).items():
+        if code in made:
+            assert made[code][1].get("priority") == priority, code
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c["id"])
@@ -168,7 +194,7 @@ def test_missing_data_without_fhir_server_is_412(client, signer):
 def test_encounter_start(client, signer):
     case = next(c for c in cases() if c["id"] == "d-radicular-confirmed")
     prefetch = prefetch_for(resources_of(case, TODAY), PREFETCH_KEYS["encounter-start"])
-    response = call(client, signer, BEHANDELPROFIEL,
+    response = call(client, signer, ENCOUNTER_START,
                     hook_request("encounter-start", case["id"], prefetch=prefetch, encounter="enc-7"))
     assert response.status_code == 200, response.text
     careplan = careplan_of(response.json()["cards"])
@@ -222,6 +248,56 @@ def test_unknown_service_is_404(client, signer):
 def test_wrong_hook_for_the_service_is_400(client, signer):
     response = call(client, signer, ORDERS, hook_request("patient-view", "a-normal-course", prefetch={}))
     assert response.status_code == 400
+    # one hook per service id (outputs.md v2): encounter-start is not answered by the patient-view service
+    body = hook_request("encounter-start", "a-normal-course", prefetch={}, encounter="enc-1")
+    assert call(client, signer, BEHANDELPROFIEL, body).status_code == 400
+    assert call(client, signer, ORDERS, hook_request("order-select", "d-trauma", prefetch={},
+                                                     draft_orders=[_draft("x", LOCAL, "int-laser")])).status_code == 400
+
+
+def test_the_v1_shared_service_id_is_gone(client, signer):
+    response = call(client, signer, "nekpijn-orders", hook_request("order-sign", "d-trauma", prefetch={}))
+    assert response.status_code == 404
+
+
+def test_order_select_has_its_own_service(client, signer):
+    case = next(c for c in cases() if c["id"] == "d-trauma")
+    prefetch = prefetch_for(resources_of(case, TODAY), PREFETCH_KEYS["order-select"])
+    body = hook_request("order-select", case["id"], prefetch=prefetch, draft_orders=[_draft("dn", SNOMED, "231082000")])
+    response = call(client, signer, ORDERS_SELECT, body)
+    assert response.status_code == 200, response.text
+    [card] = response.json()["cards"]
+    assert card["indicator"] == "warning"
+
+
+def test_unchecked_draft_orders_never_fail_the_call(client, signer):
+    """decision-logic §11 v2: a MedicationRequest that is not valid R4 (category not a list, as the
+    reference sandbox sends it) is not checked and does not make the call fail; an order of
+    another patient gets no card."""
+    case = next(c for c in cases() if c["id"] == "d-trauma")
+    medication = {"resourceType": "MedicationRequest", "id": "med-1", "status": "draft", "intent": "order",
+                  "category": {"coding": [{"code": "outpatient"}]}, "medicationCodeableConcept": {"text": "x"},
+                  "subject": {"reference": "Patient/d-trauma"}}
+    other = _draft("dn-other", SNOMED, "231082000") | {"subject": {"reference": "Patient/someone-else"}}
+    prefetch = prefetch_for(resources_of(case, TODAY), PREFETCH_KEYS["order-sign"])
+    for service, hook in ((ORDERS, "order-sign"), (ORDERS_SELECT, "order-select")):
+        body = hook_request(hook, case["id"], prefetch=prefetch, draft_orders=[medication, other])
+        response = call(client, signer, service, body)
+        assert response.status_code == 200, response.text
+        assert response.json()["cards"] == []
+        body = hook_request(hook, case["id"], prefetch=prefetch,
+                            draft_orders=[medication, other, _draft("dn", SNOMED, "231082000")])
+        cards = call(client, signer, service, body).json()["cards"]
+        assert [c["detail"].split("\n")[0] for c in cards] == ["**Order:** Dry needling (ServiceRequest/dn)"]
+
+
+def test_a_checked_draft_order_without_a_readable_code_gets_no_card(client, signer):
+    case = next(c for c in cases() if c["id"] == "d-trauma")
+    bad = _draft("bad", SNOMED, "231082000") | {"code": "dry needling"}  # code is not a CodeableConcept
+    prefetch = prefetch_for(resources_of(case, TODAY), PREFETCH_KEYS["order-sign"])
+    response = call(client, signer, ORDERS, hook_request("order-sign", case["id"], prefetch=prefetch, draft_orders=[bad]))
+    assert response.status_code == 200, response.text
+    assert response.json()["cards"] == []
 
 
 def test_get_on_a_service_is_405(client, signer):
