@@ -55,8 +55,11 @@ from service.openapi import OPERATIONS
 from service.store import Store
 
 BEHANDELPROFIEL = "nekpijn-behandelprofiel"
-ORDERS = "nekpijn-orders"
-SERVICES = {BEHANDELPROFIEL: ["patient-view", "encounter-start"], ORDERS: ["order-select", "order-sign"]}
+ORDERS = "nekpijn-orders-sign"
+# one CDS service per hook (outputs.md v2); the PlanDefinitions behind them
+SERVICES = {BEHANDELPROFIEL: ["patient-view"], "nekpijn-behandelprofiel-encounter-start": ["encounter-start"],
+            "nekpijn-orders-select": ["order-select"], ORDERS: ["order-sign"]}
+PLANS = ("nekpijn-behandelprofiel", "nekpijn-orders")
 HOOKS = [h for hooks in SERVICES.values() for h in hooks]
 CLOSED_FHIR_SERVER = "http://127.0.0.1:9/fhir"  # discard port: nothing listens, the fetch fails at once
 SNOMED = "http://snomed.info/sct"
@@ -94,7 +97,7 @@ def test_the_openapi_document_describes_bodies_answers_and_errors(api_app):
     assert hook["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/HookResponse")
     assert hook["responses"]["default"]["content"]["application/fhir+json"]["schema"]["$ref"].endswith(
         "/OperationOutcome")
-    assert hook["parameters"][0]["schema"]["enum"] == [BEHANDELPROFIEL, ORDERS]
+    assert hook["parameters"][0]["schema"]["enum"] == list(SERVICES)
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             assert set(operation["responses"]) == {"200", "default"}, f"{method} {path}"
@@ -279,7 +282,7 @@ def test_any_bytes_give_a_clean_answer(client, raw):
 
 @HYPOTHESIS
 @given(case=random_case(), extra=st.lists(_fhirish("random"), max_size=4), data=st.data(),
-       plan=st.sampled_from(sorted(SERVICES)))
+       plan=st.sampled_from(PLANS))
 def test_engine_gives_a_result_or_no_data_for_any_valid_fhir_input(engine, case, extra, data, plan):
     """The engine's input is valid FHIR R4 ($apply validates it first, a hook call when the engine fails):
     any valid resources, however odd, give a CarePlan or "no data about this patient"."""

@@ -665,7 +665,8 @@ def test_intake_case_is_no_self_check(client):
 
 def test_not_in_cds_hooks_discovery(client):
     services = client.get("/cds-services").json()["services"]
-    assert {s["id"] for s in services} == {"nekpijn-behandelprofiel", "nekpijn-orders"}
+    assert {s["id"] for s in services} == {"nekpijn-behandelprofiel", "nekpijn-behandelprofiel-encounter-start",
+                                           "nekpijn-orders-select", "nekpijn-orders-sign"}
     assert len(services) == 4
 
 
