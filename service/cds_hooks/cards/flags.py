@@ -14,7 +14,7 @@ NAMED_MISSING = 8
 WORDS = {
     "nl": {"flags": "Rode vlaggen", "count": "{n} van de {total} rode vlaggen nagevraagd",
            "missing": "nog niet", "others": "{n} andere"},
-    "en": {"flags": "Red flags", "count": "{n} of the {total} red flags asked",
+    "en": {"flags": "Red flags", "count": "{n} of the {total} red flags asked about",
            "missing": "not yet", "others": "{n} others"},
 }
 

@@ -21,16 +21,16 @@ WORDS = {
     "nl": {
         "summary": "Rode vlaggen aanwezig; klachtenpatroon als herkenbaar beoordeeld op {day}",
         "summary-undated": "Rode vlaggen aanwezig; klachtenpatroon als herkenbaar beoordeeld",
-        "keep": "Graad IV is uitgesloten op grond van uw conclusie over het klachtenpatroon. Beoordeel opnieuw "
+        "keep": "Graad IV is uitgesloten op grond van de conclusie over het klachtenpatroon. Beoordeel opnieuw "
                 "bij een nieuwe rode vlag of als de klachten anders verlopen dan verwacht (B.1).",
-        "gp": "Bij twijfel kunt u alsnog naar de huisarts verwijzen.",
+        "gp": "Bij twijfel: verwijs alsnog naar de huisarts.",
     },
     "en": {
         "summary": "Red flags present; complaint pattern judged recognisable on {day}",
         "summary-undated": "Red flags present; complaint pattern judged recognisable",
-        "keep": "Grade IV is ruled out on your conclusion on the complaint pattern. Assess again with a new "
+        "keep": "Grade IV is ruled out on the conclusion on the complaint pattern. Assess again with a new "
                 "red flag or when the complaints do not follow the expected course (B.1).",
-        "gp": "When in doubt you can still refer to the GP.",
+        "gp": "When in doubt, refer to the GP after all.",
     },
 }
 

@@ -56,8 +56,10 @@ def prompt_block(ctx: CardContext, prompts: list[Item], level: int) -> str:
     """The prompts: level 0 title and description, level 1 titles, level 2 titles in one line."""
     if not prompts:
         return ""
+    if level >= 3:
+        return f"{WORDS[ctx.lang]['todo']}: " + md("; ".join(lower_first(ctx.title(p)) for p in prompts)) + "."
     head = f"**{WORDS[ctx.lang]['todo']}**\n\n"
-    if level >= 2:
+    if level == 2:
         return head + md("; ".join(ctx.title(p) for p in prompts)) + "."
     lines = []
     for i, prompt in enumerate(prompts):
@@ -84,9 +86,10 @@ def red_flag_card(ctx: CardContext, value: str, prompts: list[Item], gp: Item | 
         else:
             body = [screening_count(ctx)]
         return [md(words[f"why-{value}"]) if level < 3 else "", *body,
-                prompt_block(ctx, prompts, min(level, 2)), gp_line, provisional if level < 4 else ""]
+                prompt_block(ctx, prompts, min(level, 3)), gp_line if level < 5 else "",
+                provisional if level < 4 else ""]
 
-    detail = fit(build, RED_FLAG_LIMIT, 5)
+    detail = fit(build, RED_FLAG_LIMIT, 6)
     kind = prompts[0].code if prompts else "serious-pathology"
     suggestions = [ctx.create("referral", gp, recommended=recommended)] if gp else []
     return ctx.card(kind, kind, "warning", words[value], detail, suggestions, ctx.links(prompts[:1], kind))
