@@ -72,7 +72,9 @@ def test_careplan_shape(client):
         for action in section["action"]:
             target = action["resource"]["reference"][1:]
             request = next(r for r in careplan["contained"] if r["id"] == target)
-            assert request["basedOn"] == [{"reference": f"#{group['id']}"}]
+            # outputs.md (v2): a ServiceRequest's basedOn may only be a CarePlan (R4): "#" = the container
+            based_on = "#" if request["resourceType"] == "ServiceRequest" else f"#{group['id']}"
+            assert request["basedOn"] == [{"reference": based_on}]
             assert action["documentation"][0]["url"].startswith("https://")
     # therapies carry intervention codes, discouraged ones doNotPerform
     by_id = {r["id"]: r for r in careplan["contained"]}
@@ -117,3 +119,30 @@ def test_unresolved_red_flags_offer_the_gp_as_option(client):
     referral = contained(careplan, "ServiceRequest")[0]
     assert referral["intent"] == "option"
     assert careplan["title"].endswith("(voorlopig)")
+
+
+def _mutated(case_id: str, **expect) -> dict:
+    case = next(c for c in cases() if c["id"] == case_id)
+    return {**case, "expect": {**case["expect"], **expect}}
+
+
+@pytest.mark.parametrize("case_id, wrong", [
+    ("b-abnormal-duration", {"due": {"rec-measure-week-4": 27}}),
+    ("b-abnormal-duration", {"due": {"rec-evaluate-end": None}}),
+    ("a-normal-course", {"due": {"rec-evaluate-end": 42}}),
+    ("grade-iv-malignancy", {"priority": {"rec-refer-gp-serious-pathology": "stat"}}),
+    ("v2-cad-stat", {"priority": {"rec-refer-gp-serious-pathology": "urgent"}}),
+    ("v2-fever-after-pattern", {"provisional": False}),
+    ("v2-flags-judged-recognisable", {"provisional": True}),
+    ("a-normal-course", {"note_left_out": True}),
+    ("v2-b-work-week-2", {"note_left_out": False}),
+    ("a-normal-course", {"treatment-effect": "improved"}),
+    ("a-normal-course", {"subgroup": ["general-population", "work-related"]}),
+    ("b-work-sick-leave", {"referral": []}),
+])
+def test_the_harness_rejects_a_wrong_expectation(client, case_id, wrong):
+    """assert_case has teeth: each kind of expectation fails when it is wrong."""
+    careplan = client.post(PLAN, json=apply_parameters(_mutated(case_id)), headers=FHIR_JSON).json()
+    assert_case(careplan, _mutated(case_id))
+    with pytest.raises(AssertionError):
+        assert_case(careplan, _mutated(case_id, **wrong))

@@ -1,23 +1,39 @@
 """Turn a reference case of tests/cases/cases.yaml into a FHIR R4 collection Bundle.
 
-The case format is described in the header of tests/cases/cases.yaml; every
+The case format is described in the header of tests/cases/cases.yaml (contract v2); every
 date in a case is relative to the evaluation day ("today", Europe/Amsterdam).
-`build_case_bundle(case, today, data_dictionary)` is pure: the same case, day
-and data dictionary always give the same Bundle (no uuids, no clock).
+`build_case_bundle(case, today, data_dictionary)` and `build_draft_orders(case, data_dictionary)`
+are pure: the same case, day and data dictionary always give the same resources (no uuids,
+no clock).
 
 Shapes (contract: dak/data-dictionary.yaml, dak/outputs.md; profiles in
 profiles/observations.fsh):
 
 * Patient `<case>`: birthDate = today - age years - 100 days; no name, no identifier.
 * QuestionnaireResponse `<case>-intake` for Questionnaire nekpijn-intake, authored
-  on the intake day at 10:00 Amsterdam time; one group item per data-dictionary
-  group that has answers, the answers in data-dictionary order.
-* Observations (status final, effective 09:30 Amsterdam on their day):
-  clinical tests, NPRS (LOINC 72514-3, or a Nictiz zib PainScore), PSK,
-  cervical rotation, boolean findings and instrument scores, each with
-  meta.profile = the project profile (none for the zib PainScore).
-* Condition `<case>-neck-pain` (SNOMED CT 81680005) with onsetDateTime = the onset
-  day, for every case that has onset_days.
+  today - intake_days at `intake_time` (default 00:05 Amsterdam time), status
+  `intake_status` (default completed); one group item per data-dictionary group that has
+  answers, the answers in data-dictionary order (`tests_in_qr` as answers of the test items).
+  `empty_qr`: an intake without any item. Without answers (and not `empty_qr`) there is no intake.
+* Further intakes `extra_qrs` [{days, time, status, answers}]: `<case>-intake-d<days>`,
+  authored today - days at `time` (default 00:05), status default completed; only the
+  answers given (an onset-date only when the answers hold one, e.g. "-230d").
+* Observations (status final): clinical tests (`tests`, dated tests_days - default
+  intake_days - at the intake's time), NPRS (LOINC 72514-3, or a Nictiz zib PainScore), PSK,
+  cervical rotation, boolean findings (red flags, crs-worse-motor, psychosocial-dominant, ...),
+  choice findings (e.g. pattern-assessment: valueCodeableConcept of the local answer code) and
+  instrument scores, each with meta.profile = the project profile (none for the zib PainScore
+  and for choice findings, which have no profile of ours). An `obs` entry is dated `days`
+  ago (negative: in the future) at `time` (default 00:05); without `days` it is dated
+  with the intake (intake_days, at the intake's time unless `time` is given).
+* Condition `<case>-neck-pain` (SNOMED CT 81680005, active) only when `condition: true`,
+  with onsetDateTime = the onset day, or today - condition_onset_days.
+
+Draft orders (`orders`, decision-logic §11): ServiceRequest (status draft, intent order) or
+Procedure (status preparation) `<id>` with code = the local int-* coding (`code`), a SNOMED CT
+coding (`snomed`), any coding (`coding`) and/or code.text (`text`); `category` imaging =
+SNOMED CT 363679005 Imaging (another value: that SNOMED CT code); subject = the case's patient,
+or Patient/other-patient with `subject: other`.
 
 Deviation from the case header: FHIR R4 Observation.value[x] has no decimal
 type, so the PSK score ("valueDecimal" in the data dictionary) is written as
@@ -56,9 +72,14 @@ TEST_RESULTS = {
     "neg": {"system": SNOMED, "code": "260385009", "display": "Negative"},
 }
 
-INTAKE_TIME = time(10, 0)
-OBSERVATION_TIME = time(9, 30)
+#: default time of day of an intake, its tests and every Observation (cases.yaml header, v2):
+#: five past midnight Amsterdam time is the previous day in UTC, so every date is read in
+#: Amsterdam calendar days
+DEFAULT_TIME = time(0, 5)
 BUNDLE_TIME = time(12, 0)
+IMAGING_CATEGORY = {"system": SNOMED, "code": "363679005", "display": "Imaging"}
+OTHER_PATIENT = "other-patient"
+QR_STATUSES = {"in-progress", "completed", "amended", "entered-in-error", "stopped"}
 
 # Activities in the patient's words, used for the three PSK components.
 PSK_ACTIVITIES = (
@@ -68,6 +89,17 @@ PSK_ACTIVITIES = (
 )
 
 RELATIVE_DAY = re.compile(r"^-(\d+)d$")
+CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def clock_time(value: Any, default: time) -> time:
+    """A case's "HH:MM" (Amsterdam local time); `default` when absent."""
+    if value is None:
+        return default
+    match = CLOCK_TIME.match(str(value))
+    if not match:
+        raise ValueError(f"time must be 'HH:MM', got {value!r}")
+    return time(int(match.group(1)), int(match.group(2)))
 
 
 def profile_url(profile_id: str) -> str:
@@ -148,6 +180,73 @@ def build_case_bundle(case: dict, today: date, data_dictionary: dict) -> dict:
     return _CaseBuilder(case, today, Dictionary(data_dictionary)).bundle()
 
 
+def build_draft_orders(case: dict, data_dictionary: dict) -> list[dict]:
+    """The case's `orders` as draft ServiceRequest / Procedure resources (context.draftOrders)."""
+    dd = Dictionary(data_dictionary)
+    return [_draft_order(case["id"], spec, dd) for spec in case.get("orders") or []]
+
+
+def order_reference(order: dict) -> str:
+    return f"{order['resourceType']}/{order['id']}"
+
+
+def _snomed_display(dd: Dictionary, code: str) -> str | None:
+    """The display of a SNOMED CT code the data dictionary maps an intervention to."""
+    for item in dd.elements.values():
+        mapped = item.get("snomed") or []
+        for entry in [mapped] if isinstance(mapped, str) else mapped:
+            sct, _, display = str(entry).partition("|")
+            if sct == code:
+                return display or None
+    return None
+
+
+def _draft_order(case_id: str, spec: dict, dd: Dictionary) -> dict:
+    order_id = spec.get("id")
+    if not order_id:
+        raise ValueError(f"{case_id}: every order needs an id")
+    kind = spec.get("type", "ServiceRequest")
+    if kind not in ("ServiceRequest", "Procedure"):
+        raise ValueError(f"{case_id}/{order_id}: type must be ServiceRequest or Procedure, got {kind!r}")
+    codings = []
+    if "code" in spec:
+        if dd.group_of.get(spec["code"], {}).get("code") != "interventions":
+            raise ValueError(f"{case_id}/{order_id}: {spec['code']!r} is not an intervention code")
+        codings.append(dd.coding(spec["code"]))
+    if "snomed" in spec:
+        coding = {"system": SNOMED, "code": str(spec["snomed"])}
+        display = _snomed_display(dd, str(spec["snomed"]))
+        if display:
+            coding["display"] = display
+        codings.append(coding)
+    if "coding" in spec:
+        extra = spec["coding"]
+        if not isinstance(extra, dict) or not extra.get("system") or not extra.get("code"):
+            raise ValueError(f"{case_id}/{order_id}: coding needs a system and a code")
+        codings.append({k: str(extra[k]) for k in ("system", "code", "display") if extra.get(k)})
+    code: dict[str, Any] = {}
+    if codings:
+        code["coding"] = codings
+    if spec.get("text"):
+        code["text"] = str(spec["text"])
+    subject = OTHER_PATIENT if spec.get("subject") == "other" else case_id
+    if spec.get("subject") not in (None, "other"):
+        raise ValueError(f"{case_id}/{order_id}: subject must be 'other' or absent")
+    order: dict[str, Any] = {"resourceType": kind, "id": str(order_id)}
+    if kind == "ServiceRequest":
+        order.update({"status": "draft", "intent": "order"})
+    else:
+        order["status"] = "preparation"
+    if "category" in spec:
+        category = dict(IMAGING_CATEGORY) if spec["category"] == "imaging" else {"system": SNOMED, "code": str(spec["category"])}
+        # ServiceRequest.category is a list; Procedure.category one CodeableConcept (R4)
+        order["category"] = [{"coding": [category]}] if kind == "ServiceRequest" else {"coding": [category]}
+    if code:
+        order["code"] = code
+    order["subject"] = {"reference": f"Patient/{subject}"}
+    return order
+
+
 class _CaseBuilder:
     def __init__(self, case: dict, today: date, dd: Dictionary):
         self.case = case
@@ -158,6 +257,7 @@ class _CaseBuilder:
         onset_days = case.get("onset_days")
         self.onset_day = days_ago(today, onset_days) if onset_days is not None else None
         self.intake_days = int(case.get("intake_days", onset_days if onset_days is not None else 0))
+        self.intake_time = clock_time(case.get("intake_time"), DEFAULT_TIME)
         self.tests_days = int(case.get("tests_days", self.intake_days))
         self._ids: set[str] = set()
 
@@ -167,9 +267,10 @@ class _CaseBuilder:
         questionnaire_response = self.questionnaire_response()
         if questionnaire_response is not None:
             resources.append(questionnaire_response)
+        resources.extend(self.extra_questionnaire_responses())
         resources.extend(self.test_observations())
         resources.extend(self.observations())
-        if self.onset_day is not None:
+        if self.case.get("condition"):
             resources.append(self.condition())
         return {
             "resourceType": "Bundle",
@@ -206,12 +307,17 @@ class _CaseBuilder:
 
     # -- QuestionnaireResponse -------------------------------------------
     def answer_values(self) -> dict[str, dict]:
-        """linkId -> answer value ({valueX: ...}) for every answered element."""
+        """linkId -> answer value ({valueX: ...}) for every answered element of the intake."""
         answers: dict[str, dict] = {}
         if self.onset_day is not None and not self.case.get("no_onset_answer"):
             answers["onset-date"] = {"valueDate": self.onset_day.isoformat()}
         for code, value in (self.case.get("answers") or {}).items():
             answers[code] = self.typed_answer(self.dd.element(code), value)
+        for code, result in (self.case.get("tests_in_qr") or {}).items():
+            element = self.dd.element(code)
+            if element["type"] != "test":
+                raise ValueError(f"{code} is not a clinical test")
+            answers[code] = self.typed_answer(element, result)
         return answers
 
     def typed_answer(self, element: dict, value: Any) -> dict:
@@ -247,8 +353,7 @@ class _CaseBuilder:
             return {"valueCoding": dict(TEST_RESULTS[value])}
         raise ValueError(f"{code}: elements of type {kind!r} cannot be answered in the Questionnaire")
 
-    def questionnaire_response(self) -> dict | None:
-        answers = self.answer_values()
+    def _items(self, answers: dict[str, dict]) -> list[dict]:
         groups = []
         for group in self.dd.groups:
             items = [
@@ -258,21 +363,47 @@ class _CaseBuilder:
             ]
             if items:
                 groups.append({"linkId": group["code"], "text": group["nl"], "item": items})
-        if not groups:
-            return None
-        return {
+        return groups
+
+    def _questionnaire_response(self, id_base: str, status: Any, authored: str, groups: list[dict]) -> dict:
+        status = "completed" if status is None else status
+        if status not in QR_STATUSES:
+            raise ValueError(f"{id_base}: QuestionnaireResponse status {status!r}")
+        resource = {
             "resourceType": "QuestionnaireResponse",
-            "id": self._new_id(f"{self.case_id}-intake"),
+            "id": self._new_id(f"{self.case_id}-{id_base}"),
             "questionnaire": QUESTIONNAIRE,
-            "status": "completed",
+            "status": status,
             "subject": dict(self.patient_ref),
-            "authored": local_datetime(days_ago(self.today, self.intake_days), INTAKE_TIME),
-            "item": groups,
+            "authored": authored,
         }
+        if groups:
+            resource["item"] = groups
+        return resource
+
+    def questionnaire_response(self) -> dict | None:
+        """The (first) intake; None without answers unless the case asks for an empty one."""
+        empty = bool(self.case.get("empty_qr"))
+        groups = [] if empty else self._items(self.answer_values())
+        if not groups and not empty:
+            return None
+        authored = local_datetime(days_ago(self.today, self.intake_days), self.intake_time)
+        return self._questionnaire_response("intake", self.case.get("intake_status"), authored, groups)
+
+    def extra_questionnaire_responses(self) -> Iterator[dict]:
+        """Further intakes: follow-ups, or the intake of an earlier episode (cases.yaml `extra_qrs`)."""
+        for spec in self.case.get("extra_qrs") or []:
+            if "days" not in spec:
+                raise ValueError(f"{self.case_id}: every extra_qrs entry needs days")
+            days = int(spec["days"])
+            answers = {code: self.typed_answer(self.dd.element(code), value)
+                       for code, value in (spec.get("answers") or {}).items()}
+            authored = local_datetime(days_ago(self.today, days), clock_time(spec.get("time"), DEFAULT_TIME))
+            yield self._questionnaire_response(f"intake-d{days}", spec.get("status"), authored, self._items(answers))
 
     # -- Observations ----------------------------------------------------
     def _observation(self, id_base: str, profile: str | None, category: str, code: dict,
-                     day: date, **fields: Any) -> dict:
+                     day: date, at: time, **fields: Any) -> dict:
         resource: dict[str, Any] = {"resourceType": "Observation", "id": self._new_id(f"{self.case_id}-{id_base}")}
         if profile:
             resource["meta"] = {"profile": [profile_url(profile)]}
@@ -282,7 +413,7 @@ class _CaseBuilder:
                                       "display": {"survey": "Survey", "exam": "Exam"}[category]}]}],
             "code": code,
             "subject": dict(self.patient_ref),
-            "effectiveDateTime": local_datetime(day, OBSERVATION_TIME),
+            "effectiveDateTime": local_datetime(day, at),
         })
         resource.update(fields)
         return resource
@@ -297,41 +428,46 @@ class _CaseBuilder:
                 raise ValueError(f"{test_code}: result must be pos or neg, got {result!r}")
             yield self._observation(
                 test_code, "clinical-test-observation", "exam",
-                {"coding": [self.dd.coding(test_code)]}, day,
+                {"coding": [self.dd.coding(test_code)]}, day, self.intake_time,
                 valueCodeableConcept={"coding": [dict(TEST_RESULTS[result])]},
             )
 
     def observations(self) -> Iterator[dict]:
         for spec in self.case.get("obs") or []:
             code = spec["code"]
-            day = days_ago(self.today, spec.get("days", 0))
-            id_base = f"{code}-d{int(spec.get('days', 0))}"
+            if "days" in spec:
+                days, default_time = int(spec["days"]), DEFAULT_TIME
+            else:  # with the intake: its day and time
+                days, default_time = self.intake_days, self.intake_time
+            day = days_ago(self.today, days)
+            at = clock_time(spec.get("time"), default_time)
+            id_base = f"{code}-d{days}"
             value = spec["value"]
             if code == "nprs":
-                yield self.nprs(id_base, day, value, painscore=bool(spec.get("painscore")))
+                yield self.nprs(id_base, day, at, value, painscore=bool(spec.get("painscore")))
             elif code == "psk":
-                yield self.psk(id_base, day, value)
+                yield self.psk(id_base, day, at, value)
             elif code == "cervical-rotation":
-                yield self.cervical_rotation(id_base, day, value)
+                yield self.cervical_rotation(id_base, day, at, value)
             else:
-                yield self.generic(code, id_base, day, value)
+                yield self.generic(code, id_base, day, at, value)
 
-    def nprs(self, id_base: str, day: date, value: Any, *, painscore: bool) -> dict:
+    def nprs(self, id_base: str, day: date, at: time, value: Any, *, painscore: bool) -> dict:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"NPRS must be an integer, got {value!r}")
         if painscore:
             # Nictiz zib PainScore (nl-core-PainScore); not constrained by a profile of ours.
             return self._observation(
-                id_base, None, "survey", {"coding": [dict(PAIN_SCORE_SNOMED)]}, day,
+                id_base, None, "survey", {"coding": [dict(PAIN_SCORE_SNOMED)]}, day, at,
                 valueInteger=value,
                 method={"coding": [{"system": ZIB_PAIN_METHOD, "code": "NRS"}]},
             )
         return self._observation(
-            id_base, "nprs-observation", "survey", {"coding": [dict(NPRS_LOINC)]}, day,
+            id_base, "nprs-observation", "survey", {"coding": [dict(NPRS_LOINC)]}, day, at,
             valueInteger=value,
         )
 
-    def psk(self, id_base: str, day: date, value: Any) -> dict:
+    def psk(self, id_base: str, day: date, at: time, value: Any) -> dict:
         mean = float(value)
         # The PSK score is the mean of the activity scores (integers 0-10). A mean
         # such as 4.5 or 5.5 cannot be the exact mean of three integers, so the
@@ -350,16 +486,16 @@ class _CaseBuilder:
             for activity, score in zip(PSK_ACTIVITIES, scores)
         ]
         return self._observation(
-            id_base, "psk-observation", "survey", {"coding": [self.dd.coding("psk")]}, day,
+            id_base, "psk-observation", "survey", {"coding": [self.dd.coding("psk")]}, day, at,
             valueQuantity={"value": mean, "unit": "score", "system": UCUM, "code": "{score}"},
             component=components,
         )
 
-    def cervical_rotation(self, id_base: str, day: date, value: Any) -> dict:
+    def cervical_rotation(self, id_base: str, day: date, at: time, value: Any) -> dict:
         left, right = value
         return self._observation(
             id_base, "cervical-rotation-observation", "exam",
-            {"coding": [self.dd.coding("cervical-rotation")]}, day,
+            {"coding": [self.dd.coding("cervical-rotation")]}, day, at,
             component=[
                 {
                     "code": {"coding": [self.dd.coding(side_code)]},
@@ -369,20 +505,23 @@ class _CaseBuilder:
             ],
         )
 
-    def generic(self, code: str, id_base: str, day: date, value: Any) -> dict:
+    def generic(self, code: str, id_base: str, day: date, at: time, value: Any) -> dict:
         element = self.dd.element(code)
         kind = element["type"]
         if kind == "boolean":
             if not isinstance(value, bool):
                 raise ValueError(f"{code}: expected true/false, got {value!r}")
             return self._observation(id_base, "finding-observation", "exam",
-                                     {"coding": [self.dd.coding(code)]}, day, valueBoolean=value)
+                                     {"coding": [self.dd.coding(code)]}, day, at, valueBoolean=value)
         if kind == "test":
             if value not in TEST_RESULTS:
                 raise ValueError(f"{code}: result must be pos or neg, got {value!r}")
             return self._observation(id_base, "clinical-test-observation", "exam",
-                                     {"coding": [self.dd.coding(code)]}, day,
+                                     {"coding": [self.dd.coding(code)]}, day, at,
                                      valueCodeableConcept={"coding": [dict(TEST_RESULTS[value])]})
+        if kind == "choice":  # e.g. a pattern conclusion; no project profile for choice findings
+            return self._observation(id_base, None, "exam", {"coding": [self.dd.coding(code)]}, day, at,
+                                     valueCodeableConcept={"coding": [self.dd.answer_coding(element, value)]})
         if self.dd.group_of[code]["code"] == "measurements" and kind in {"integer", "decimal", "observation-only"}:
             codings = [self.dd.coding(code)]
             if code == "ndi":
@@ -400,18 +539,23 @@ class _CaseBuilder:
             else:
                 fields["valueQuantity"] = {"value": value, "unit": "score", "system": UCUM, "code": "{score}"}
             return self._observation(id_base, "instrument-score-observation", "survey",
-                                     {"coding": codings}, day, **fields)
+                                     {"coding": codings}, day, at, **fields)
         raise ValueError(f"{code}: no Observation shape for elements of type {kind!r}")
 
     # -- Condition -------------------------------------------------------
     def condition(self) -> dict:
-        assert self.onset_day is not None
-        return {
+        if "condition_onset_days" in self.case:
+            onset = days_ago(self.today, self.case["condition_onset_days"])
+        else:
+            onset = self.onset_day
+        resource = {
             "resourceType": "Condition",
             "id": self._new_id(f"{self.case_id}-neck-pain"),
             "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": "active", "display": "Active"}]},
             "verificationStatus": {"coding": [{"system": CONDITION_VERIFICATION, "code": "confirmed", "display": "Confirmed"}]},
             "code": {"coding": [dict(NECK_PAIN_SNOMED)]},
             "subject": dict(self.patient_ref),
-            "onsetDateTime": self.onset_day.isoformat(),
         }
+        if onset is not None:
+            resource["onsetDateTime"] = onset.isoformat()
+        return resource
