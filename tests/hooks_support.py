@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import jwt
+import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from apply_support import case_bundle
+from apply_support import ROOT, actions_by_code, case_bundle, request_of
 
 ISSUER = "https://ehr.example.org"
 KID = "test-es384"
@@ -67,14 +70,16 @@ def prefetch_for(resources: list[dict], keys: dict[str, str]) -> dict:
 
 
 def hook_request(hook: str, patient_id: str, *, prefetch: dict | None = None, fhir_server: str | None = None,
-                 token: str | None = None, encounter: str | None = None, draft_orders: list[dict] | None = None) -> dict:
+                 token: str | None = None, encounter: str | None = None, draft_orders: list[dict] | None = None,
+                 selections: list[str] | None = None) -> dict:
     context = {"userId": "Practitioner/physio-1", "patientId": patient_id}
     if encounter or hook == "encounter-start":
         context["encounterId"] = encounter or "enc-1"
     if hook in ("order-select", "order-sign"):
         context["draftOrders"] = searchset(draft_orders or []) | {"type": "collection"}
         if hook == "order-select":
-            context["selections"] = [f"ServiceRequest/{o['id']}" for o in (draft_orders or [])][:1] or ["ServiceRequest/x"]
+            context["selections"] = selections or [f"ServiceRequest/{o['id']}" for o in (draft_orders or [])][:1] \
+                or ["ServiceRequest/x"]
     body = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context}
     if fhir_server:
         body["fhirServer"] = fhir_server
@@ -84,3 +89,170 @@ def hook_request(hook: str, patient_id: str, *, prefetch: dict | None = None, fh
     if prefetch is not None:
         body["prefetch"] = prefetch
     return body
+
+
+# -- prefetch as an EHR answers it ------------------------------------------------------
+
+def _matches(resource: dict, param: str, value: str, patient_id: str) -> bool:
+    """One FHIR search parameter of the prefetch templates, evaluated like a FHIR server."""
+    if param in ("patient", "subject"):
+        wanted = value.replace("{{context.patientId}}", patient_id)
+        return (resource.get("subject") or {}).get("reference") in (wanted, f"Patient/{wanted}")
+    if param == "questionnaire":
+        return str(resource.get("questionnaire", "")).split("|")[0] == value
+    if param == "code":
+        tokens = {tuple(t.split("|", 1)) if "|" in t else ("", t) for t in value.split(",")}
+        codings = (resource.get("code") or {}).get("coding", [])
+        return any((c.get("system"), c.get("code")) in tokens or ("", c.get("code")) in tokens for c in codings)
+    if param == "_id":
+        return resource.get("id") in value.split(",")
+    raise AssertionError(f"prefetch parameter {param!r} is not understood by the test EHR")
+
+
+def ehr_prefetch(resources: list[dict], templates: dict[str, str], patient_id: str) -> dict:
+    """Every prefetch key answered the way a FHIR server would: an instance read gives the
+    resource (or null), a search gives a searchset of exactly the resources that match
+    every parameter (patient, questionnaire, code tokens `system|code`, _id)."""
+    out = {}
+    for key, template in templates.items():
+        path, _, query = template.replace("{{context.patientId}}", patient_id).partition("?")
+        rtype = path.split("/")[0]
+        candidates = [r for r in resources if r["resourceType"] == rtype]
+        if not query:
+            rid = path.split("/", 1)[1] if "/" in path else None
+            out[key] = next((r for r in candidates if r["id"] == rid), None)
+            continue
+        params = [p.partition("=") for p in query.split("&")]
+        out[key] = searchset([r for r in candidates
+                              if all(_matches(r, name, value, patient_id) for name, _, value in params)])
+    return out
+
+
+# -- reading a CDS Hooks response --------------------------------------------------------
+
+CARE_PLAN = "CarePlan"
+SNOMED_SYSTEM = "http://snomed.info/sct"
+LOCAL = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
+GP_ROLE = "01.015"
+ACTIVITY_DEFINITION = re.compile(r"/ActivityDefinition/([A-Za-z0-9.-]+?)(?:\|[^\"]*)?\"")
+
+
+def text_of(card: dict) -> str:
+    return f"{card.get('summary', '')}\n{card.get('detail', '')}"
+
+
+def created(card: dict) -> list[tuple[dict, dict]]:
+    """(suggestion, resource) for every resource a card's suggestions create or update."""
+    return [(s, a["resource"]) for s in card.get("suggestions", []) for a in s.get("actions", [])
+            if a.get("type") in ("create", "update") and isinstance(a.get("resource"), dict)]
+
+
+def careplans_of(cards: list[dict]) -> list[dict]:
+    return [r for card in cards for _s, r in created(card) if r["resourceType"] == CARE_PLAN]
+
+
+def is_referral(resource: dict, role: str | None = None) -> bool:
+    if resource.get("resourceType") != "ServiceRequest":
+        return False
+    if not any(c.get("system") == SNOMED_SYSTEM and c.get("code") == "3457005"
+               for c in (resource.get("code") or {}).get("coding", [])):
+        return False
+    roles = [c.get("code") for c in (resource.get("performerType") or {}).get("coding", [])]
+    return role is None or role in roles
+
+
+def referral_role(resource: dict) -> str | None:
+    codings = (resource.get("performerType") or {}).get("coding", [])
+    return codings[0].get("code") if codings else None
+
+
+def _comparable(resource: dict) -> dict:
+    return {k: v for k, v in resource.items() if k not in ("id", "basedOn", "contained", "recipient", "requester",
+                                                           "authoredOn", "text", "meta", "subject", "encounter")}
+
+
+def recommendation_of(resource: dict, plan: dict | None = None) -> str | None:
+    """The recommendation code a standalone request stands for: its ActivityDefinition
+    (instantiatesCanonical), a local rec-/con-/dis- coding, or — for a request that names
+    neither (a CommunicationRequest) — the plan request with the same content."""
+    found = ACTIVITY_DEFINITION.findall(json.dumps(resource.get("instantiatesCanonical", "")) + '"')
+    if found:
+        return found[0]
+    for key in ("code", "category"):
+        concepts = resource.get(key)
+        for concept in concepts if isinstance(concepts, list) else [concepts or {}]:
+            for c in concept.get("coding", []):
+                if c.get("system") == LOCAL and str(c.get("code", "")).startswith(("rec-", "con-", "dis-")):
+                    return c["code"]
+    if plan is not None:
+        wanted = _comparable(resource)
+        for code, actions in actions_by_code(plan).items():
+            for action in actions:
+                if "resource" in action:
+                    request = request_of(plan, action)
+                    if request["resourceType"] == resource["resourceType"] and _comparable(request) == wanted:
+                        return code
+    return None
+
+
+def suggestions_creating(cards: list[dict], code: str, plan: dict | None = None) -> list[tuple[dict, dict, dict]]:
+    """(card, suggestion, resource) for every standalone request (not a CarePlan) made for `code`."""
+    return [(card, s, r) for card in cards for s, r in created(card)
+            if r["resourceType"] != CARE_PLAN and recommendation_of(r, plan) == code]
+
+
+# -- the plan behind the cards, and "appears on a card" (dak/README.md v2 interpretations) ------
+
+@lru_cache
+def catalogue_kinds() -> dict[str, str]:
+    """recommendation code → kind (dak/recommendations.yaml)."""
+    data = yaml.safe_load((ROOT / "dak" / "recommendations.yaml").read_text(encoding="utf-8"))
+    return {r["code"]: r["kind"] for r in data["recommendations"]}
+
+
+ONE_CARD_KINDS = ("prompt", "referral", "consult")
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    code: str
+    kind: str
+    title: str
+    first_sentence: str
+    request: dict
+
+
+def first_sentence(text: str) -> str:
+    match = re.match(r"(.+?[.!?])(\s|$)", text.strip(), re.S)
+    return (match.group(1) if match else text).strip()
+
+
+def plan_items(careplan: dict) -> list[PlanItem]:
+    """Every recommendation of a CarePlan's RequestGroup (leaf actions with a request)."""
+    kinds = catalogue_kinds()
+    items = []
+    for code, actions in actions_by_code(careplan).items():
+        for action in actions:
+            if "resource" not in action or code not in kinds:
+                continue
+            items.append(PlanItem(code, kinds[code], action.get("title", ""),
+                                  first_sentence(action.get("description", "")), request_of(careplan, action)))
+    return items
+
+
+def _plain(text: str) -> str:
+    """Card Markdown as read: no emphasis or escapes, single spaces, lower case."""
+    text = re.sub(r"\\(.)", r"\1", text).replace("**", "").replace("__", "")
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def appears(card: dict, item: PlanItem, plan: dict) -> bool:
+    """The operational test of "appears on a card": the card's source.topic is the item's
+    code, a suggestion creates its request (as a standalone resource, not inside a CarePlan),
+    or its title or the first sentence of its description stands in the summary or detail."""
+    if ((card.get("source") or {}).get("topic") or {}).get("code") == item.code:
+        return True
+    if any(r["resourceType"] != CARE_PLAN and recommendation_of(r, plan) == item.code for _s, r in created(card)):
+        return True
+    text = _plain(text_of(card))
+    return any(part and _plain(part) in text for part in (item.title, item.first_sentence))
