@@ -4,6 +4,8 @@ with the boundaries (41/42 days, sick leave 4/5 weeks), through $apply."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -91,13 +93,29 @@ def test_s7_profile_undetermined_holds_assessment_prompts_only(client):
 
 # -- §9 follow-up rules ----------------------------------------------------------------
 
-def follow_up(days_in_treatment: int, start_values=(6, 6.0), latest=None, latest_days_ago=2, **answers) -> dict:
+def pattern_observation(days_ago: int = 0, value: str = "pattern-recognisable") -> dict:
+    """A pattern conclusion recorded as an Observation `days_ago` days before today (10:00)."""
+    day = (NOW - timedelta(days=days_ago)).date().isoformat()
+    return {"resourceType": "Observation", "id": f"pattern-{days_ago}", "status": "final",
+            "code": {"coding": [{"system": LOCAL, "code": "pattern-assessment"}]},
+            "subject": {"reference": "Patient/row"}, "effectiveDateTime": f"{day}T10:00:00+01:00",
+            "valueCodeableConcept": {"coding": [{"system": LOCAL, "code": value}]}}
+
+
+# a pattern conclusion "herkenbaar" today, after the follow-up: it covers the derived flag
+# rf-no-improvement-4w (§1), so the plan is not restricted
+PATTERN_TODAY = [pattern_observation(0)]
+
+
+def follow_up(days_in_treatment: int, start_values=(6, 6.0), latest=None, latest_days_ago=2, *,
+              extra_obs=(), **answers) -> dict:
     """Profile B (or as answered), intake `days_in_treatment` days ago with a baseline then."""
     obs = [{"code": "nprs", "value": start_values[0], "days": days_in_treatment},
            {"code": "psk", "value": start_values[1], "days": days_in_treatment}]
     if latest is not None:
         obs += [{"code": "nprs", "value": latest[0], "days": latest_days_ago},
                 {"code": "psk", "value": latest[1], "days": latest_days_ago}]
+    obs += list(extra_obs)
     return variant(answers, onset_days=days_in_treatment + 30, intake_days=days_in_treatment, obs=obs)
 
 
@@ -113,18 +131,20 @@ def test_s9_row2_not_when_a_follow_up_exists(client):
 
 @pytest.mark.parametrize("days, expected", [(41, False), (42, True)])
 def test_s9_row3_stop_and_consult_after_six_weeks_unchanged(client, days, expected):
-    plan = run(client, follow_up(days, latest=(6, 5.5), latest_days_ago=1))
+    plan = run(client, follow_up(days, latest=(6, 5.5), latest_days_ago=1), extra=PATTERN_TODAY)
     assert ("rec-stop-contact-gp" in action_codes(plan)) is expected
 
 
 @pytest.mark.parametrize("work, role", [(False, "01.015"), (True, "01.008")])
 def test_s9_row3_consults_the_occupational_physician_when_work_related(client, work, role):
-    plan = run(client, follow_up(45, latest=(6, 6.0), latest_days_ago=1, **{"work-related": work}))
+    plan = run(client, follow_up(45, latest=(6, 6.0), latest_days_ago=1, **{"work-related": work}), extra=PATTERN_TODAY)
     request = next(r for r in contained(plan, "CommunicationRequest")
                    if r["id"].endswith("rec-stop-contact-gp"))
     target = request["recipient"][0]["reference"][1:]
     role_resource = next(r for r in plan["contained"] if r["id"] == target)
     assert role_resource["code"][0]["coding"][0]["code"] == role
+    # only the addressed role is contained (no unreferenced PractitionerRole)
+    assert [r["id"] for r in contained(plan, "PractitionerRole")] == [target]
 
 
 def test_s9_row3_not_when_improved(client):
@@ -150,8 +170,9 @@ def profile_d(days: int, latest=None, **answers) -> dict:
     (42, (6, 6.0), {}, True, False),                          # row 5: unchanged after six weeks
     (42, (3, 3.0), {}, False, False),                         # improved: neither
     (42, (3, 3.0), {"crs-worse-sensory": True}, True, False),  # row 5: more sensory symptoms
-    (41, (9, 9.0), {}, False, True),                          # row 6: worsened before six weeks
-    (20, (3, 3.0), {"crs-worse-motor": True}, False, True),   # row 6: more motor loss
+    (41, (9, 9.0), {}, False, True),                          # row 8: worsened before six weeks
+    (20, (3, 3.0), {"crs-worse-sensory": True}, False, True),  # row 8: more sensory symptoms
+    (20, (3, 3.0), {"crs-worse-motor": True}, True, False),   # row 6 (v2): more motor loss: at once
     (20, (6, 6.0), {}, False, False),                         # unchanged before six weeks: nothing
 ])
 def test_s9_rows5_6_profile_d(client, days, latest, answers, refer, monitor):
@@ -167,7 +188,8 @@ def test_s9_rows5_6_profile_d(client, days, latest, answers, refer, monitor):
 def test_s10_profile_a_work_related(client):
     case = {"age": 40, "onset_days": 14, "intake_days": 0,
             "answers": {"work-related": True, "sick-leave": True, "sick-leave-weeks": 6, "course-trend": "trend-decreasing",
-                        "adl-impact": "adl-hardly", "pattern-assessment": "pattern-recognisable"},
+                        "adl-impact": "adl-hardly", "pattern-assessment": "pattern-recognisable",
+                        "crs-arm-sensory": False},
             "obs": [{"code": "nprs", "value": 4, "days": 0}, {"code": "psk", "value": 3.0, "days": 0}]}
     plan = run(client, case)
     codes = action_codes(plan)
@@ -212,7 +234,8 @@ DRAFTS = {
     "imaging-category": (draft("o5", {"system": "http://loinc.org", "code": "36554-4"},
                                {"system": SNOMED, "code": "363679005"}), {"dis-imaging"}),
     "mri-local": (draft("o6", {"system": LOCAL, "code": "int-imaging-mri"}), {"dis-imaging"}),
-    "collar": (draft("o7", {"system": LOCAL, "code": "int-semi-rigid-collar"}), {"chk-collar"}),
+    # BASE_B is profile B: a collar warns (only in grade III, v2)
+    "collar": (draft("o7", {"system": LOCAL, "code": "int-semi-rigid-collar"}), {"chk-collar-not-grade-iii"}),
     "manipulation-snomed": (draft("o8", {"system": SNOMED, "code": "118745001"}), {"chk-manipulation"}),
     "high-cervical": (draft("o9", {"system": LOCAL, "code": "int-high-cervical-manipulation"}),
                       {"chk-high-cervical-manipulation"}),
