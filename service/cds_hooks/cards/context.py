@@ -296,6 +296,7 @@ class CardContext:
         request = instantiate(action.definition, "gp-referral", ctx, action.title, action.description,
                               priority, {"intent": intent})
         request.pop("id", None)
+        request.pop("basedOn", None)  # "#" (the containing CarePlan) means nothing in a standalone resource
         return {"key": key, "label": self.words["gp-label"], "isRecommended": recommended,
                 "actions": [{"type": "create", "description": self.t(action.description) or self.words["gp-label"],
                              "resource": prune(request)}]}
