@@ -20,6 +20,10 @@ ORDERS = [
     [{"name": "order-intervention", "valueCode": "int-semi-rigid-collar"}],
     [{"name": "order-intervention", "valueCode": "int-high-cervical-manipulation"},
      {"name": "order-intervention", "valueCode": "int-cervical-manipulation"}],
+    # v2: CPT radiology codes (order-code valueCoding), in and out of 70010-79999
+    [{"name": "order-code", "valueCoding": {"system": "http://www.ama-assn.org/go/cpt", "code": "72141"}}],
+    [{"name": "order-code", "valueCoding": {"system": "http://www.ama-assn.org/go/cpt", "code": "7214"}},
+     {"name": "order-intervention", "valueCode": "int-cervical-manipulation"}],
     [],
 ]
 
