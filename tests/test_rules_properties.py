@@ -90,6 +90,8 @@ def test_a_flag_present_after_the_pattern_conclusion_never_yields_excluded(answe
                                                                            restated):
     answers = {**answers, "pattern-assessment": "pattern-recognisable", "onset-date": TODAY - timedelta(days=intake_days + 3)}
     answers.pop(flag, None)
+    if flag == "rf-trauma-history":  # trauma-related makes it present from the intake on (§0.2): not "later"
+        answers.pop("trauma-related", None)
     resources = [PATIENT, qr("intake", intake_days, answers)]
     flag_day = max(intake_days - later_by, -1)
     resources.append(observation("flag", flag, True, flag_day, hour=8))
