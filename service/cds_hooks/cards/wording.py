@@ -8,6 +8,7 @@ import functools
 import re
 from datetime import date, datetime
 from typing import Callable, Iterable
+from service.rules.common import fmt_num, fmt_signed
 
 SUMMARY_LIMIT = 140  # CDS Hooks: "<140-character summary"
 RED_FLAG_LIMIT = 700  # outputs.md v2: profile card and red-flag cards
@@ -94,15 +95,11 @@ def listing(items: Iterable[str], lang: str) -> str:
 
 def number(value: float, decimals: int | None, lang: str) -> str:
     """7 / 6,0 (Dutch decimal comma); `decimals` None: none for whole numbers, else one."""
-    if decimals is None:
-        decimals = 0 if float(value).is_integer() else 1
-    text = f"{float(value):.{decimals}f}"
-    return text.replace(".", ",") if lang == "nl" else text
+    return fmt_num(float(value), lang, decimals)
 
 
 def signed(value: float, lang: str) -> str:
-    sign = "+" if value > 0 else ("−" if value < 0 else "±")
-    return sign + number(abs(value), 1, lang)
+    return fmt_signed(value, lang)
 
 
 def summary(text: str) -> str:
