@@ -70,9 +70,25 @@ def _run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return run(args, settings)
 
 
+def _lazy(module: str) -> tuple[Register, Run]:
+    """A subcommand whose ``register``/``run`` live in ``module``, imported only when used
+    (keeps ``serve`` start-up free of other commands' imports)."""
+    import importlib
+
+    def register(sub: argparse._SubParsersAction, settings: Settings) -> None:
+        importlib.import_module(module).register(sub, settings)
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        return importlib.import_module(module).run(args, settings)
+
+    return register, run
+
+
 COMMANDS: dict[str, tuple[Register, Run]] = {
     "serve": (_register_serve, _run_serve),
     "evaluate": (_register_evaluate, _run_evaluate),
+    "dev-token": _lazy("service.dev_token_cli"),
+    "submissions": _lazy("service.submissions_cli"),
 }
 
 
