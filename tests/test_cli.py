@@ -119,9 +119,9 @@ def test_settings_from_env() -> None:
 
 def _serve(tmp_path: Path, env: dict) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    log = (tmp_path / "server.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-                            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    with (tmp_path / "server.log").open("w+") as log:  # the child keeps its own copy of the fd
+        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+                                cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and proc.poll() is None:
