@@ -30,6 +30,7 @@ check-knowledge: $(VENV)/.dev node_modules/.bin/sushi
 
 examples: $(VENV)/.dev
 	$(BIN)/python -m tools.make_examples
+	$(BIN)/python -m tools.make_hook_examples
 
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev node_modules/.bin/sushi

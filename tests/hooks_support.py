@@ -15,6 +15,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from apply_support import ROOT, actions_by_code, case_bundle, request_of
+from tools.hook_requests import ehr_prefetch, hook_request, searchset  # noqa: F401  (shared with the examples)
 
 ISSUER = "https://ehr.example.org"
 KID = "test-es384"
@@ -51,11 +52,6 @@ def resources_of(case: dict, today) -> list[dict]:
     return [e["resource"] for e in case_bundle(case, today)["entry"]]
 
 
-def searchset(resources: list[dict]) -> dict:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"resource": r} for r in resources]}
-
-
 def prefetch_for(resources: list[dict], keys: dict[str, str]) -> dict:
     """Fill every prefetch key of a hook the way an EHR would, from the case's resources."""
     out = {}
@@ -66,65 +62,6 @@ def prefetch_for(resources: list[dict], keys: dict[str, str]) -> dict:
             out[key] = searchset(matching)
         else:
             out[key] = matching[0] if matching else None
-    return out
-
-
-def hook_request(hook: str, patient_id: str, *, prefetch: dict | None = None, fhir_server: str | None = None,
-                 token: str | None = None, encounter: str | None = None, draft_orders: list[dict] | None = None,
-                 selections: list[str] | None = None) -> dict:
-    context = {"userId": "Practitioner/physio-1", "patientId": patient_id}
-    if encounter or hook == "encounter-start":
-        context["encounterId"] = encounter or "enc-1"
-    if hook in ("order-select", "order-sign"):
-        context["draftOrders"] = searchset(draft_orders or []) | {"type": "collection"}
-        if hook == "order-select":
-            context["selections"] = selections or [f"ServiceRequest/{o['id']}" for o in (draft_orders or [])][:1] \
-                or ["ServiceRequest/x"]
-    body = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context}
-    if fhir_server:
-        body["fhirServer"] = fhir_server
-    if token:
-        body["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer", "expires_in": 300,
-                                     "scope": "patient/*.read", "subject": "nekpijn-cds"}
-    if prefetch is not None:
-        body["prefetch"] = prefetch
-    return body
-
-
-# -- prefetch as an EHR answers it ------------------------------------------------------
-
-def _matches(resource: dict, param: str, value: str, patient_id: str) -> bool:
-    """One FHIR search parameter of the prefetch templates, evaluated like a FHIR server."""
-    if param in ("patient", "subject"):
-        wanted = value.replace("{{context.patientId}}", patient_id)
-        return (resource.get("subject") or {}).get("reference") in (wanted, f"Patient/{wanted}")
-    if param == "questionnaire":
-        return str(resource.get("questionnaire", "")).split("|")[0] == value
-    if param == "code":
-        tokens = {tuple(t.split("|", 1)) if "|" in t else ("", t) for t in value.split(",")}
-        codings = (resource.get("code") or {}).get("coding", [])
-        return any((c.get("system"), c.get("code")) in tokens or ("", c.get("code")) in tokens for c in codings)
-    if param == "_id":
-        return resource.get("id") in value.split(",")
-    raise AssertionError(f"prefetch parameter {param!r} is not understood by the test EHR")
-
-
-def ehr_prefetch(resources: list[dict], templates: dict[str, str], patient_id: str) -> dict:
-    """Every prefetch key answered the way a FHIR server would: an instance read gives the
-    resource (or null), a search gives a searchset of exactly the resources that match
-    every parameter (patient, questionnaire, code tokens `system|code`, _id)."""
-    out = {}
-    for key, template in templates.items():
-        path, _, query = template.replace("{{context.patientId}}", patient_id).partition("?")
-        rtype = path.split("/")[0]
-        candidates = [r for r in resources if r["resourceType"] == rtype]
-        if not query:
-            rid = path.split("/", 1)[1] if "/" in path else None
-            out[key] = next((r for r in candidates if r["id"] == rid), None)
-            continue
-        params = [p.partition("=") for p in query.split("&")]
-        out[key] = searchset([r for r in candidates
-                              if all(_matches(r, name, value, patient_id) for name, _, value in params)])
     return out
 
 
