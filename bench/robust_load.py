@@ -14,7 +14,7 @@ scheduled send time, no coordinated omission). The mix, by request number:
 * 70 % patient-view ``POST /cds-services/nekpijn-behandelprofiel`` with the
   full prefetch of a reference case (the cases of tests/cases/cases.yaml in
   turn, as an EHR fills the prefetch keys);
-* 30 % order-sign ``POST /cds-services/nekpijn-orders`` with the full
+* 30 % order-sign ``POST /cds-services/nekpijn-orders-sign`` with the full
   prefetch and three draft ServiceRequests.
 
 Every request has a fresh JWT (own ``jti``) and a fresh ``hookInstance``.
@@ -104,7 +104,7 @@ def _token(key, aud: str) -> str:
 
 def _start(folder: Path, database_url: str, workers: int) -> tuple[subprocess.Popen, str, Path]:
     port = _free_port()
-    audiences = ",".join(f"{AUDIENCE_BASE}/{s}" for s in ("nekpijn-behandelprofiel", "nekpijn-orders"))
+    audiences = ",".join(f"{AUDIENCE_BASE}/{s}" for s in ("nekpijn-behandelprofiel", "nekpijn-orders-sign"))
     env = {**os.environ, "NEKPIJN_AUTH": "jwt", "NEKPIJN_TRUSTED_ISSUERS_FILE": str(folder / "issuers.json"),
            "NEKPIJN_DATABASE_URL": database_url, "NEKPIJN_AUDIENCES": audiences, "NEKPIJN_LOG_LEVEL": "warning"}
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
@@ -173,7 +173,7 @@ class Requests:
     def __call__(self, i: int) -> tuple[str, str, dict]:
         case_id, _ = self.cases[i % len(self.cases)]
         hook = "order-sign" if i % 10 in ORDER_SLOTS else "patient-view"
-        service = "nekpijn-orders" if hook == "order-sign" else "nekpijn-behandelprofiel"
+        service = "nekpijn-orders-sign" if hook == "order-sign" else "nekpijn-behandelprofiel"
         context = {"userId": "Practitioner/physio-1", "patientId": case_id}
         if hook == "order-sign":
             drafts = _drafts(case_id)

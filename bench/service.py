@@ -16,7 +16,7 @@ seconds per run (after ``--warmup`` unrecorded seconds) for
       search would return it, as an EHR fills them;
   (b) $apply        ``POST /fhir/PlanDefinition/nekpijn-behandelprofiel/$apply``
       with the same 24 resources as a Parameters ``data`` Bundle;
-  (c) order-sign    ``POST /cds-services/nekpijn-orders`` with the same
+  (c) order-sign    ``POST /cds-services/nekpijn-orders-sign`` with the same
       prefetch and 5 draft ServiceRequests;
   (d) floor         ``POST /cds-services/_floor``: the body of (a) read, parsed
       and checked as a hook request, a fixed card back (HTTP + JWT + JSON only)
@@ -74,7 +74,7 @@ LOCAL = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
 SCENARIOS = {
     "a": ("patient-view", "/cds-services/nekpijn-behandelprofiel"),
     "b": ("$apply", "/fhir/PlanDefinition/nekpijn-behandelprofiel/$apply"),
-    "c": ("order-sign", "/cds-services/nekpijn-orders"),
+    "c": ("order-sign", "/cds-services/nekpijn-orders-sign"),
     "d": ("floor", "/cds-services/_floor"),
 }
 
