@@ -10,7 +10,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from fastapi import FastAPI
-from starlette.requests import ClientDisconnect
+from fastapi.responses import RedirectResponse
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.apply.engine import Engine
@@ -22,9 +23,12 @@ from service.fhir_api.apply_route import router as apply_router
 from service.knowledge import KnowledgeBase
 from service.openapi import install_openapi
 from service.self_check_page.routes import router as self_check_router
-from service.security import install_security
+from service.security import PublicRoute, install_security
+from service.self_check_page import public as self_check_public
 from service.store import Store, StoreUnavailable
+from service.store.housekeeping import Housekeeping
 from service.store.outage import outage_of
+from service.store.rate_limit_guard import RateLimitGuard
 from service.store.replay_guard import ReplayGuard
 
 log = logging.getLogger("nekpijn_cds")
@@ -93,6 +97,56 @@ class RequestLogMiddleware:
             )
 
 
+class HeadAsGetMiddleware:
+    """``HEAD`` wherever ``GET`` is allowed: the GET answer, headers only (RFC 9110 §9.3.2).
+
+    FastAPI routes declared with ``@get`` answer only GET (``HEAD /health`` was
+    a 405). Installed inside the security middleware, which still sees HEAD.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return  # drop the body; the last message ends the response
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+
+
+#: the root of the service is the patient self-check (the only page for a visitor)
+ROOT_PATH = "/"
+
+
+def public_routes() -> list[PublicRoute]:
+    """What needs no token, handed to the security layer: liveness, the root redirect and the
+    patient self-check (its page, static files, ``$apply`` and submissions, with their small
+    body limit and their rate-limit buckets)."""
+    page = self_check_public
+    routes = [PublicRoute.of(("GET", "HEAD"), "/health"), PublicRoute.of(("GET", "HEAD"), ROOT_PATH)]
+    for (method, path), (max_body, bucket) in page.LIMITED.items():
+        routes.append(PublicRoute.of((method,), path, max_body_bytes=max_body, rate_bucket=bucket))
+    routes += [PublicRoute.of((method,), path) for method, path in sorted(page.PUBLIC_PATHS)
+               if (method, path) not in page.LIMITED]
+    routes += [PublicRoute.of((method,), prefix, prefix=True) for method, prefix in sorted(page.PUBLIC_PREFIXES)]
+    return routes
+
+
+def rate_limits(settings: Settings) -> dict[str, tuple[int, int]]:
+    """Rate-limit bucket → (requests, window seconds) per client address; buckets switched off are left out."""
+    limits = {self_check_public.APPLY_BUCKET: settings.rate_limit_apply,
+              self_check_public.SUBMISSIONS_BUCKET: settings.rate_limit_submissions}
+    return {bucket: limit for bucket, limit in limits.items() if limit}
+
+
 def create_app(
     settings: Settings | None = None,
     knowledge: KnowledgeBase | None = None,
@@ -126,9 +180,15 @@ def create_app(
         log.error("store unavailable at start-up (%s); retrying on first use", type(exc).__name__)
         outage_of(store).failed("migrate", exc, count=False)  # calls skip the store until a probe reaches it
     app.state.store = store
+    housekeeping = Housekeeping(store, settings.submission_retention_days)
+    if outage_of(store).should_try():
+        housekeeping.run_when_due()  # start-up: purge sent self-checks past their retention
+    app.state.housekeeping = housekeeping
     install_error_handlers(app)
+    app.add_middleware(HeadAsGetMiddleware)  # innermost: the security layer sees the HEAD
     # security inside the request log, so refused requests are logged too
-    install_security(app, settings, ReplayGuard(store))
+    install_security(app, settings, ReplayGuard(store), public=public_routes(),
+                     rate_limiter=RateLimitGuard(store, housekeeping), rate_limits=rate_limits(settings))
     app.add_middleware(RequestLogMiddleware)
     app.include_router(apply_router)
     if os.environ.get("NEKPIJN_BENCH_FLOOR") == "1":  # benchmark floor endpoint (bench/service.py) only
@@ -138,6 +198,12 @@ def create_app(
     app.include_router(hooks_router)
     app.include_router(router)
     app.include_router(self_check_router)  # the patient self-check page (GET /zelfcheck)
+
+    @app.get(ROOT_PATH, include_in_schema=False)
+    def root(request: Request) -> RedirectResponse:
+        """A visitor's browser at the root: the patient self-check (relative, also behind a path prefix)."""
+        query = request.url.query
+        return RedirectResponse("zelfcheck" + (f"?{query}" if query else ""), status_code=302)
 
     @app.get("/health", tags=["Service"], summary="Liveness, knowledge and store status")
     def health() -> dict:

@@ -59,8 +59,19 @@ class Settings:
     allow_evaluation_date: bool = False
     # longest accepted JWT lifetime (exp - iat) in seconds; CDS Hooks clients issue 5-minute tokens
     max_token_lifetime: int = 300
-    # request body limit in bytes (413 beyond it)
+    # request body limit in bytes (413 beyond it); the public self-check POSTs have 64 kB of their own
     max_body_bytes: int = 5_000_000
+    # -- public endpoints (the patient self-check) ------------------------------
+    # rate limits per client address: (requests, window seconds), None: off; "N/SECONDS" or "off" in the env
+    rate_limit_apply: tuple[int, int] | None = (30, 60)          # the self-check's $apply
+    rate_limit_submissions: tuple[int, int] | None = (5, 600)    # sent self-checks
+    # header holding the client address, believed only from NEKPIJN_TRUSTED_PROXIES ("" : none)
+    client_ip_header: str | None = "x-forwarded-for"
+    # days a sent self-check is kept before it is purged
+    submission_retention_days: int = 90
+    # -- HTTP server -------------------------------------------------------------
+    # seconds a connection may take to send a request's headers (slow clients are closed)
+    header_timeout: float = 10.0
     # -- FHIR fetch when prefetch is missing (seconds) --------------------------
     fetch_timeout: float = 2.0       # one HTTP request to the EHR's FHIR server
     fetch_budget: float = 4.0        # all fetches of one hook call
@@ -104,6 +115,22 @@ class Settings:
                 raise ConfigError(f"{PREFIX}{name} must be positive")
             return value
 
+        def rate(name: str, default: tuple[int, int] | None) -> tuple[int, int] | None:
+            raw = get(name)
+            if raw is None:
+                return default
+            if raw.lower() in ("off", "0", "none"):
+                return None
+            count, _, window = raw.partition("/")
+            try:
+                value = (int(count), int(window))
+            except ValueError:
+                raise ConfigError(f"{PREFIX}{name} must be 'REQUESTS/SECONDS' (e.g. 30/60) or 'off', "
+                                  f"got {raw!r}") from None
+            if min(value) <= 0:
+                raise ConfigError(f"{PREFIX}{name}: requests and seconds must be positive")
+            return value
+
         def listing(name: str) -> tuple[str, ...]:
             return tuple(v.strip() for v in (get(name) or "").split(",") if v.strip())
 
@@ -118,6 +145,12 @@ class Settings:
             cors_origins=listing("CORS_ORIGINS"),
             trusted_proxies=listing("TRUSTED_PROXIES"),
             max_body_bytes=number("MAX_BODY_BYTES", cls.max_body_bytes, int),
+            rate_limit_apply=rate("RATE_LIMIT_APPLY", cls.rate_limit_apply),
+            rate_limit_submissions=rate("RATE_LIMIT_SUBMISSIONS", cls.rate_limit_submissions),
+            client_ip_header=(env.get(PREFIX + "CLIENT_IP_HEADER", cls.client_ip_header) or "").strip().lower()
+            or None,
+            submission_retention_days=number("SUBMISSION_RETENTION_DAYS", cls.submission_retention_days, int),
+            header_timeout=number("HEADER_TIMEOUT", cls.header_timeout),
             max_token_lifetime=number("MAX_TOKEN_LIFETIME", cls.max_token_lifetime, int),
             fetch_timeout=number("FETCH_TIMEOUT", cls.fetch_timeout),
             fetch_budget=number("FETCH_BUDGET", cls.fetch_budget),

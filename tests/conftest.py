@@ -19,6 +19,10 @@ import tempfile
 
 _DB_DIR = tempfile.mkdtemp(prefix="nekpijn-tests-")
 os.environ.setdefault("NEKPIJN_AUTH", "off")
+# the public endpoints' rate limit counts per client address, and every TestClient is "testclient":
+# off for tests that are not about it (tests/test_rate_limit.py builds its own Settings)
+os.environ.setdefault("NEKPIJN_RATE_LIMIT_APPLY", "off")
+os.environ.setdefault("NEKPIJN_RATE_LIMIT_SUBMISSIONS", "off")
 os.environ.setdefault("NEKPIJN_DATABASE_URL", f"sqlite:///{_DB_DIR}/service.db")
 
 _temp_postgres = None

@@ -136,12 +136,12 @@ def card(uuid_: str, service: str = "nekpijn-consult", kind: str = "advice", **o
 def test_migrate_creates_schema_and_is_repeatable(new_url, open_store, backend):
     s = open_store(new_url())
     assert s.schema_version() == 0
-    assert s.migrate() == SCHEMA_VERSION == 3
+    assert s.migrate() == SCHEMA_VERSION == 4
     assert s.migrate() == SCHEMA_VERSION  # no-op the second time
     assert [r[0] for r in rows(s, "SELECT version FROM schema_version ORDER BY version")] == ALL_STEPS
     tables = set(inspect(s.engine).get_table_names())
     assert {"schema_version", "service_keys", "audit_log", "issued_cards", "feedback", "jti_seen",
-            "self_check_submissions"} <= tables
+            "self_check_submissions", "rate_limit_hits"} <= tables
     if backend == "postgresql":  # the tables live in the test's own schema (search_path), not in public
         [(schema,)] = rows(s, "SELECT table_schema FROM information_schema.tables WHERE table_name = 'audit_log' "
                               "AND table_schema = current_schema()")

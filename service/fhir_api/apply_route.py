@@ -11,9 +11,10 @@ from service.apply.engine import Engine, UnknownPlan
 from service.apply.operation import ApplyInputError, negotiate_language, parse_apply
 from service.evaluation_date import EvaluationDateError, evaluation_instant
 from service.facts.gather import NoDataError
-from service.fhir_api.outcome import FHIRError, FHIRResponse
+from service.fhir_api.outcome import FHIRError, FHIRResponse, outcome_response
 from service.fhir_api.routes import check_format
-from service.security.middleware import ANONYMOUS_APPLY_PLANS
+from service.self_check_page.public import ANONYMOUS_APPLY_PLANS
+from service.store.offload import PublicBusy, run_public
 from service.store.recording import audit
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
@@ -66,6 +67,19 @@ async def read_json(request: Request) -> object:
     return body
 
 
+async def _work(public: bool, fn, *args, **kwargs):
+    """CPU work of a call: for the public (anonymous) plans in the public endpoints' own thread
+    pool, so anonymous callers never stall the event loop (service/store/offload.py)."""
+    if public:
+        return await run_public(fn, *args, **kwargs)
+    return fn(*args, **kwargs)
+
+
+def _busy() -> FHIRResponse:
+    return outcome_response(503, "transient", "busy; please try again in a moment",
+                            headers={"Retry-After": str(PublicBusy.retry_after)})
+
+
 @router.post("/PlanDefinition/{plan_id}/$apply", summary="Apply a PlanDefinition to a patient's data")
 async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
     """R4 `$apply`: returns a CarePlan with a contained RequestGroup, requests and case features.
@@ -81,9 +95,11 @@ async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
         raise FHIRError(404, "not-found", f"PlanDefinition/{plan_id} is not known") from None
     body = await read_json(request)
     try:
-        args = parse_apply(body)
+        args = await _work(anonymous, parse_apply, body)  # FHIR validation
     except ApplyInputError as exc:
         raise FHIRError(exc.status, exc.code, exc.message, exc.expression) from None
+    except PublicBusy:
+        return _busy()
     lang = args.lang or negotiate_language(request.headers.get("accept-language"))
     started = time.perf_counter()
     service = f"$apply:{plan_id}"
@@ -93,8 +109,10 @@ async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
     except EvaluationDateError as exc:
         raise FHIRError(400, "invalid", str(exc)) from None
     try:
-        result = engine.apply(plan_id, args.resources, args.subject, now=now, lang=lang,
-                              encounter=args.encounter, practitioner=args.practitioner)
+        result = await _work(anonymous, engine.apply, plan_id, args.resources, args.subject, now=now, lang=lang,
+                             encounter=args.encounter, practitioner=args.practitioner)
+    except PublicBusy:
+        return _busy()
     except NoDataError as exc:
         if not anonymous:
             audit(request, service=service, hook="$apply", hook_instance=None, patient=args.subject, profile=None,

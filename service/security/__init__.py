@@ -1,7 +1,8 @@
-"""Security for the CDS Hooks endpoints: JWT client authentication, CORS and a
-request body limit (CDS Hooks 2.0 §Security and Safety).
+"""Security for the CDS Hooks endpoints: JWT client authentication, CORS, request
+body limits and the rate limit of the public routes (CDS Hooks 2.0 §Security and Safety).
 
-Wire it with :func:`install_security` (``app``, ``settings``, replay cache).
+Wire it with :func:`install_security` (``app``, ``settings``, replay cache, and
+the app's public routes as :class:`PublicRoute` objects).
 """
 
 from service.security.errors import AuthError
@@ -14,6 +15,8 @@ from service.security.middleware import (
     CORSMiddleware,
     install_security,
 )
+from service.security.public_routes import DEFAULT_PUBLIC, PublicRoute
+from service.security.rate_limit import RateLimitMiddleware
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
@@ -23,6 +26,9 @@ __all__ = [
     "AuthMiddleware",
     "BodyLimitMiddleware",
     "CORSMiddleware",
+    "DEFAULT_PUBLIC",
+    "PublicRoute",
+    "RateLimitMiddleware",
     "Claims",
     "IssuerConfigError",
     "ReplayCache",

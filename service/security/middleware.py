@@ -2,13 +2,18 @@
 
 :func:`install_security` adds them so that they run in this order::
 
-    nosniff  ->  CORS  ->  body limit  ->  authentication  ->  (the app)
+    nosniff  ->  CORS  ->  body limit  ->  rate limit  ->  authentication  ->  (the app)
 
-CORS is outermost so that every response, 401 and 413 included, carries the
-CORS headers a browser needs to read it. The body limit comes before
+CORS is outermost so that every response, 401, 413 and 429 included, carries
+the CORS headers a browser needs to read it. The body limit comes before
 authentication so that a request whose Content-Length is over the limit is
 refused without verifying anything (a chunked body is only read, and counted,
-once authentication has passed and the app reads it).
+once authentication has passed and the app reads it). The rate limit
+(public routes only, ``rate_limit.py``) comes before anything is read.
+
+What is public, and the smaller body limits and rate-limit buckets of the
+public routes, the app declares (``public=``, :class:`PublicRoute`): this
+layer knows no page or plan of its own.
 
 What is logged: method, path, reason category. Never the token, its claims or
 anything from the request body.
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
@@ -29,21 +34,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.fhir_api.outcome import outcome_response
 from service.security.errors import DUPLICATE_AUTHORIZATION, MISSING_TOKEN, AuthError
 from service.security.jwt_auth import ReplayCache, Verifier
-from service.self_check_page.public import is_public as self_check_page_public
+from service.security.public_routes import DEFAULT_PUBLIC, PublicRoute, match
+from service.security.rate_limit import Limiter, RateLimitMiddleware
 
 log = logging.getLogger("nekpijn_cds.security")
 
 AUTH_OFF_WARNING = "AUTHENTICATION IS OFF — development only"
 AUTH_OFF_INTERVAL = 60.0  # seconds between two repeats of the warning
-PUBLIC_PATHS = frozenset({"/health"})  # GET without a token
-#: PlanDefinitions whose $apply is public and anonymous: POST without a token,
-#: and nothing about the call is stored (no audit row). The patient self-check:
-#: anonymous patients, public knowledge, a result only for the caller.
-ANONYMOUS_APPLY_PLANS = frozenset({"nekklachten-zelfcheck"})
-PUBLIC_POST_PATHS = frozenset(f"/fhir/PlanDefinition/{plan}/$apply" for plan in ANONYMOUS_APPLY_PLANS)
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "authorization, content-type"
 CORS_MAX_AGE = "600"
+CORS_LOG_INTERVAL = 60.0  # seconds between two log lines about the same refused origin
 
 
 def _safe_path(path: str) -> str:
@@ -77,6 +78,7 @@ class CORSMiddleware:
         origins = [o.strip().rstrip("/") for o in origins if o.strip()]
         self.any_origin = "*" in origins
         self.origins = frozenset(o.lower() for o in origins if o != "*")
+        self._refused_logged: dict[str, float] = {}
 
     def allow_origin(self, origin: str | None) -> str | None:
         """The Access-Control-Allow-Origin value for *origin*, or None."""
@@ -114,7 +116,7 @@ class CORSMiddleware:
     async def _preflight(self, allowed: str | None, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {"Vary": "Origin"} if allowed != "*" else {}
         if allowed is None:
-            log.info("CORS preflight from a disallowed origin for %s", _safe_path(scope["path"]))
+            self._log_refused(Headers(scope=scope).get("origin"), scope)
             response = outcome_response(403, "forbidden", "CORS origin not allowed", headers=headers)
         else:
             headers.update({
@@ -125,6 +127,23 @@ class CORSMiddleware:
             })
             response = Response(status_code=204, headers=headers)
         await response(scope, receive, send)
+
+
+    def _log_refused(self, origin: str | None, scope: Scope) -> None:
+        """One clear line per refused origin (at most once a minute each): which origin, which setting."""
+        shown = "".join(c if c.isprintable() else "?" for c in (origin or ""))[:200]
+        now = time.monotonic()
+        last = self._refused_logged.get(shown)
+        if last is not None and now - last < CORS_LOG_INTERVAL:
+            return
+        if len(self._refused_logged) > 1000:  # bounded memory under a flood of made-up origins
+            self._refused_logged.clear()
+        self._refused_logged[shown] = now
+        configured = "it is empty, CORS is off" if not (self.origins or self.any_origin) else \
+            f"allowed: {', '.join(sorted(self.origins))}"
+        log.warning("CORS preflight refused (403) for %s %s: origin %r is not in NEKPIJN_CORS_ORIGINS (%s); "
+                    "add the EHR's origin there if its browser app calls this service",
+                    scope["method"], _safe_path(scope["path"]), shown, configured)
 
 
 # -- body limit ----------------------------------------------------------------
@@ -147,22 +166,29 @@ class BodyLimitMiddleware:
     the 413.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, routes: Iterable[PublicRoute] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # routes with a smaller limit of their own (e.g. the public self-check: 64 kB)
+        self.routes = [r for r in routes if r.max_body_bytes is not None]
+
+    def limit_for(self, scope: Scope) -> int:
+        route = match(self.routes, scope["method"], scope["path"])
+        return min(route.max_body_bytes, self.max_bytes) if route is not None else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope)
         length = Headers(scope=scope).get("content-length")
         if length is not None:
             if not length.strip().isdigit():
                 response = outcome_response(400, "invalid", "Invalid Content-Length header")
                 await response(scope, receive, send)
                 return
-            if int(length) > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if int(length) > max_bytes:
+                await self._too_large(max_bytes, scope, receive, send)
                 return
 
         received, exceeded, started, replaced = 0, False, False, False
@@ -170,13 +196,13 @@ class BodyLimitMiddleware:
         async def limited_receive() -> Message:
             nonlocal received, exceeded
             if exceeded:
-                raise _BodyTooLarge(self.max_bytes)
+                raise _BodyTooLarge(max_bytes)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     exceeded = True
-                    raise _BodyTooLarge(self.max_bytes)
+                    raise _BodyTooLarge(max_bytes)
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -185,7 +211,7 @@ class BodyLimitMiddleware:
                 # the app answered the interrupted read (400/500): answer 413 instead
                 if not replaced:
                     replaced = True
-                    await self._too_large(scope, receive, send)
+                    await self._too_large(max_bytes, scope, receive, send)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -197,13 +223,13 @@ class BodyLimitMiddleware:
             if not exceeded:
                 raise
             if not started and not replaced:
-                await self._too_large(scope, receive, send)
+                await self._too_large(max_bytes, scope, receive, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(self, max_bytes: int, scope: Scope, receive: Receive, send: Send) -> None:
         log.info("Refused %s %s: body over %d bytes", scope["method"],
-                 _safe_path(scope["path"]), self.max_bytes)
+                 _safe_path(scope["path"]), max_bytes)
         response = outcome_response(
-            413, "too-costly", f"Request body larger than {self.max_bytes} bytes",
+            413, "too-costly", f"Request body larger than {max_bytes} bytes",
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
@@ -245,28 +271,25 @@ def _bearer(scope: Scope) -> str | None:
 
 
 class AuthMiddleware:
-    """Requires a verified JWT bearer on every request but ``GET /health``,
-    ``POST`` to the ``$apply`` of the anonymous plans (``PUBLIC_POST_PATHS``), the
-    patient self-check page, its static files and its submissions
-    (``service/self_check_page/public.py``) and CORS preflights; puts the :class:`~service.security.jwt_auth.Claims` in
-    ``scope["state"]["auth"]``.
+    """Requires a verified JWT bearer on every request but the *public* routes the app
+    declares (default: ``GET /health``) and CORS preflights; puts the
+    :class:`~service.security.jwt_auth.Claims` in ``scope["state"]["auth"]``.
 
     With ``verifier=None`` (``Settings.auth == "off"``) nothing is checked,
     ``auth`` is ``None`` and a warning is logged at most once a minute.
     """
 
-    def __init__(self, app: ASGIApp, settings, verifier: Verifier | None) -> None:
+    def __init__(self, app: ASGIApp, settings, verifier: Verifier | None,
+                 public: Iterable[PublicRoute] = DEFAULT_PUBLIC) -> None:
         self.app = app
         self.verifier = verifier
+        self.public = tuple(public)
         self.base_url = settings.base_url
         self.audiences = tuple(settings.audiences)
         self._warned_at = time.monotonic()  # install_security has just warned
 
     def _public(self, scope: Scope) -> bool:
-        method, path = scope["method"], scope["path"]
-        return ((method in ("GET", "HEAD") and path in PUBLIC_PATHS)
-                or (method == "POST" and path in PUBLIC_POST_PATHS)
-                or self_check_page_public(method, path) or is_preflight(scope))
+        return match(self.public, scope["method"], scope["path"]) is not None or is_preflight(scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and self.verifier is not None:
@@ -339,13 +362,19 @@ class NoSniffMiddleware:
 # -- installation ----------------------------------------------------------------
 
 
-def install_security(app, settings, replay: ReplayCache | None, *, verifier: Verifier | None = None) -> Verifier | None:
-    """Add CORS, body limit and authentication to *app* (a Starlette/FastAPI app).
+def install_security(app, settings, replay: ReplayCache | None, *, verifier: Verifier | None = None,
+                     public: Iterable[PublicRoute] = DEFAULT_PUBLIC, rate_limiter: Limiter | None = None,
+                     rate_limits: Mapping[str, tuple[int, int]] | None = None) -> Verifier | None:
+    """Add CORS, body limits, rate limits and authentication to *app* (a Starlette/FastAPI app).
 
+    *public*: the routes that need no token (with their own body limit and
+    rate-limit bucket, if any); *rate_limiter* and *rate_limits* (bucket →
+    (requests, window seconds)) enable the rate limit of the public routes.
     With ``settings.auth == "jwt"`` the trusted issuers are loaded now (fail
     fast on a bad issuers file) and *replay* is required. Returns the
     verifier (None when authentication is off).
     """
+    public = tuple(public)
     if settings.auth == "off":
         verifier = None
         log.warning(AUTH_OFF_WARNING)
@@ -360,9 +389,12 @@ def install_security(app, settings, replay: ReplayCache | None, *, verifier: Ver
                 "request's Host header; set the public base URL in production"
             )
     # add_middleware puts each new middleware outside the previous ones
-    app.add_middleware(AuthMiddleware, settings=settings, verifier=verifier)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthMiddleware, settings=settings, verifier=verifier, public=public)
+    if rate_limiter is not None and rate_limits:
+        app.add_middleware(RateLimitMiddleware, routes=public, limits=rate_limits, limiter=rate_limiter,
+                           trusted_proxies=settings.trusted_proxies,
+                           client_header=getattr(settings, "client_ip_header", None))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, routes=public)
     app.add_middleware(CORSMiddleware, origins=settings.cors_origins)
     app.add_middleware(NoSniffMiddleware)
     return verifier
-

@@ -13,23 +13,23 @@ from datetime import timezone
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from service.apply.engine import UnknownPlan
 from service.facts.gather import NoDataError
-from service.fhir_api.outcome import FHIRError
+from service.fhir_api.outcome import FHIRError, outcome_response
 from service.self_check_page import render
-from service.self_check_page.public import PAGE_PATH, STATIC_PREFIX, SUBMISSIONS_PATH
+from service.self_check_page.public import PAGE_PATH, PAGE_SLASH_PATH, PLAN_ID, STATIC_PREFIX, SUBMISSIONS_PATH
 from service.self_check_page.questionnaire import UnsupportedQuestionnaire, check_supported
 from service.self_check_page.submission import (
     MAX_BYTES, SubmissionError, advice_of, check, parse_json, submission,
 )
 from service.self_check_page.texts import DEFAULT_LANGUAGE, LANGUAGES
 from service.store import StoreUnavailable
+from service.store.offload import PublicBusy, run_blocking, run_public
 from service.store.outage import outage_of
 
 QUESTIONNAIRE_ID = "nekklachten-zelfcheck"
-PLAN_ID = "nekklachten-zelfcheck"
 #: relative to the page (works behind a proxy that mounts the service under a path prefix)
 APPLY_URL = f"fhir/PlanDefinition/{PLAN_ID}/$apply"
 
@@ -85,6 +85,19 @@ def self_check_page(request: Request) -> HTMLResponse:
     return HTMLResponse(html, headers=headers)
 
 
+@router.api_route(PAGE_SLASH_PATH, methods=["GET", "HEAD"], include_in_schema=False)
+def self_check_page_slash(request: Request) -> RedirectResponse:
+    """``/zelfcheck/`` → ``/zelfcheck`` (relative: also right behind a proxy's path prefix), query kept."""
+    query = request.url.query
+    return RedirectResponse("../zelfcheck" + (f"?{query}" if query else ""), status_code=301)
+
+
+def busy_response() -> Response:
+    """503 when the public endpoints' own thread pool has too much waiting already."""
+    return outcome_response(503, "transient", "the self-check is busy; please try again in a moment",
+                            headers={"Retry-After": str(PublicBusy.retry_after)})
+
+
 @router.api_route(STATIC_PREFIX + "{name}", methods=["GET", "HEAD"], include_in_schema=False)
 def self_check_static(name: str) -> Response:
     path = STATIC_FILES.get(name)
@@ -117,17 +130,21 @@ async def self_check_submission(request: Request) -> JSONResponse:
     if questionnaire is None:
         raise FHIRError(503, "not-found", "the self-check is not available")
     try:
-        checked = check(parse_json(await _bounded_body(request)), questionnaire)
-        advice = _advice(request, checked)
+        raw = await _bounded_body(request)
+        # parsing, FHIR validation and the advice: CPU work, off the event loop (the public pool)
+        checked, advice = await run_public(_checked, request, raw, questionnaire)
     except SubmissionError as exc:
         raise FHIRError(exc.status, exc.code, exc.message, exc.expression) from None
+    except PublicBusy:
+        return busy_response()
     now = request.app.state.clock().astimezone(timezone.utc)
     store = request.app.state.store
     outage = outage_of(store)
     try:
         if not outage.should_try():
             raise StoreUnavailable("record_self_check", "store outage")
-        receipt = store.record_self_check(submission(checked, str(checked.response["questionnaire"]), advice, now))
+        receipt = await run_blocking(  # a database write: off the event loop
+            store.record_self_check, submission(checked, str(checked.response["questionnaire"]), advice, now))
     except StoreUnavailable as exc:
         if outage.should_try():
             outage.failed("self-check", exc, count=False)  # not lost: the visitor is told to try again
@@ -137,6 +154,12 @@ async def self_check_submission(request: Request) -> JSONResponse:
     return JSONResponse({"receipt": receipt, "advice": advice,
                          "stored": now.isoformat(timespec="seconds").replace("+00:00", "Z")},
                         status_code=201, headers={"Cache-Control": "no-store"})
+
+
+def _checked(request: Request, raw: bytes, questionnaire: dict):
+    """(the checked submission, its advice); SubmissionError for anything wrong. Runs in a worker thread."""
+    checked = check(parse_json(raw), questionnaire)
+    return checked, _advice(request, checked)
 
 
 def _advice(request: Request, checked) -> str:

@@ -28,11 +28,12 @@ from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
+from service.self_check_page.public import MAX_BODY_BYTES
 from service.self_check_page.questionnaire import ResponseProblem, check_response
 from service.self_check_page.texts import CONSENT_TEXT, CONSENT_VERSION, LANGUAGES, consent_sha256
 from service.store import SelfCheckSubmission
 
-MAX_BYTES = 64 * 1024
+MAX_BYTES = MAX_BODY_BYTES  # the same limit the security layer enforces while reading
 MAX_DEPTH = 16
 FIELDS = {"questionnaireResponse", "adviceCode", "language", "consent", "consentVersion", "contact"}
 CONTACT_FIELDS = {"name", "phoneOrEmail"}

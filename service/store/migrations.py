@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import (
-    JSON, Column, Float, Index, Integer, MetaData, String, Table, Text, func, inspect, insert, select,
+    JSON, BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text, func, inspect, insert, select,
     text, update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -161,11 +161,29 @@ def _v3_self_check_submissions(conn: Connection) -> None:
     _v3.create_all(conn, checkfirst=True)
 
 
+# -- v4: rate_limit_hits (fixed windows of the public endpoints' rate limit) ---
+
+_v4 = MetaData()
+Table(
+    "rate_limit_hits", _v4,
+    Column("bucket", String(64), primary_key=True),
+    Column("client", String(64), primary_key=True),
+    Column("window_end", BigInteger, primary_key=True, autoincrement=False),
+    Column("hits", Integer, nullable=False),
+    Index("ix_rate_limit_hits_window_end", "window_end"),
+)
+
+
+def _v4_rate_limit_hits(conn: Connection) -> None:
+    _v4.create_all(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables: service_keys, audit_log, issued_cards, feedback, jti_seen", _v1_create_tables),
     Migration(2, "feedback.card_kind (backfilled from issued_cards); indexes by service", _v2_card_kind),
     Migration(3, "self_check_submissions: self-check answers sent by the visitor, with consent",
               _v3_self_check_submissions),
+    Migration(4, "rate_limit_hits: fixed-window counters of the public endpoints' rate limit", _v4_rate_limit_hits),
 )
 assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
 LATEST = MIGRATIONS[-1].version

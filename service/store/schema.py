@@ -112,3 +112,15 @@ self_check_submissions = Table(
     Index("ux_self_check_submissions_receipt", "receipt", unique=True),
     Index("ix_self_check_submissions_received_at", "received_at"),
 )
+
+# v4: public-endpoint rate limiting, a fixed window per (bucket, client): one row per window with its
+# count, shared by every replica; rows are purged once their window has ended. `client` is a keyed
+# hash of the client address (Store.client_hash), never the address itself.
+rate_limit_hits = Table(
+    "rate_limit_hits", metadata,
+    Column("bucket", String(64), primary_key=True),
+    Column("client", String(64), primary_key=True),
+    Column("window_end", BigInteger, primary_key=True, autoincrement=False),  # epoch seconds
+    Column("hits", Integer, nullable=False),
+    Index("ix_rate_limit_hits_window_end", "window_end"),
+)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
 from service.store.db import aware
@@ -103,3 +103,16 @@ def by_receipt(conn: Connection, receipt: str) -> SelfCheckSubmission | None:
 
 def count(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def every(conn: Connection, since: datetime | None = None) -> list[SelfCheckSubmission]:
+    """All sent self-checks (received at or after *since*), oldest first."""
+    query = select(table).order_by(table.c.received_at, table.c.id)
+    if since is not None:
+        query = query.where(table.c.received_at >= since)
+    return [_submission(r) for r in conn.execute(query)]
+
+
+def purge(conn: Connection, before: datetime) -> int:
+    """Delete the self-checks received before *before* (the retention period has passed)."""
+    return conn.execute(delete(table).where(table.c.received_at < before)).rowcount

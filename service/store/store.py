@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -13,6 +14,7 @@ from service.store import audit as _audit
 from service.store import feedback as _feedback
 from service.store import keys as _keys
 from service.store import migrations as _migrations
+from service.store import rate_limit as _rate_limit
 from service.store import replay as _replay
 from service.store import self_check as _self_check
 from service.store.audit import AuditEntry
@@ -197,6 +199,34 @@ class Store:
         with transaction(self.engine, write=True) as conn:
             return _replay.purge(conn, now)
 
+    # -- rate limit of the public endpoints ----------------------------------------
+
+    @guarded("client_hash")
+    def client_hash(self, address: str) -> str:
+        """Keyed hash of a client address (the rate limit's key: no address is stored)."""
+        return self.patient_hash("client-address:" + address)
+
+    @guarded("rate_limit_hit")
+    def rate_limit_hit(self, bucket: str, client_hash: str, window: int, now: float | None = None) -> tuple[int, int]:
+        """Count one request of *client_hash* in *bucket*'s current fixed window of *window* seconds.
+
+        Returns (requests in this window so far, this one included; the window's end, epoch seconds).
+        """
+        if len(client_hash) > 64 or len(bucket) > 64:
+            raise ValueError("bucket and client_hash are at most 64 characters")
+        now = time.time() if now is None else now
+        end = _rate_limit.window_end(now, window)
+        self._ready()
+        with transaction(self.engine, write=True) as conn:
+            return _rate_limit.hit(conn, bucket, client_hash, end), end
+
+    @guarded("purge_rate_limits")
+    def purge_rate_limits(self, now: float | None = None) -> int:
+        """Delete rate-limit windows that have ended; the number deleted."""
+        self._ready()
+        with transaction(self.engine, write=True) as conn:
+            return _rate_limit.purge(conn, time.time() if now is None else now)
+
     # -- patient self-check submissions ------------------------------------------
 
     @guarded("record_self_check")
@@ -233,3 +263,19 @@ class Store:
         self._ready()
         with transaction(self.engine) as conn:
             return _self_check.count(conn)
+
+    @guarded("all_self_check_submissions")
+    def all_self_check_submissions(self, since: datetime | None = None) -> list[SelfCheckSubmission]:
+        """Every sent self-check (received at or after *since*), oldest first (the practice's export)."""
+        since = aware(since, "since") if since is not None else None
+        self._ready()
+        with transaction(self.engine) as conn:
+            return _self_check.every(conn, since)
+
+    @guarded("purge_self_checks")
+    def purge_self_checks(self, before: datetime) -> int:
+        """Delete the sent self-checks received before *before*; the number deleted."""
+        before = aware(before, "before")
+        self._ready()
+        with transaction(self.engine, write=True) as conn:
+            return _self_check.purge(conn, before)
