@@ -151,6 +151,9 @@ async def self_check_submission(request: Request) -> JSONResponse:
         raise FHIRError(503, "transient", "the self-check cannot be stored right now; please try again later") \
             from None
     outage.recovered(store)
+    housekeeping = getattr(request.app.state, "housekeeping", None)
+    if housekeeping is not None:  # purge self-checks past their retention (at most once per interval)
+        await run_blocking(housekeeping.run_when_due)
     return JSONResponse({"receipt": receipt, "advice": advice,
                          "stored": now.isoformat(timespec="seconds").replace("+00:00", "Z")},
                         status_code=201, headers={"Cache-Control": "no-store"})
