@@ -16,12 +16,25 @@ the accepted connections kept Nagle on. As uvicorn writes the response head
 and body in two writes, the body then waited for the client's delayed ACK:
 40 ms on every answer (measured: ``GET /health`` 44 ms with 2 workers, 3 ms
 with one; see docs/performance.md).
+
+It also closes a connection that takes longer than ``NEKPIJN_HEADER_TIMEOUT``
+seconds (default 10) to send the request line and headers of a request (a
+*header-read timeout*, against slow-header clients holding connections:
+uvicorn's ``timeout_keep_alive`` only covers the idle time *between*
+requests, nothing covered a request that is started and never finished).
+The timer starts when the connection is made, and again when the first byte
+of a next request arrives on a kept-alive connection; it stops once h11 has
+the complete head. The body is not covered (the body limits and the client's
+own timeout bound it). See docs/robustness.md.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import socket
+
+import h11
 
 try:  # the protocol uvicorn's "auto" would choose
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _HTTPProtocol
@@ -39,6 +52,20 @@ def create_served_app():
     return app
 
 
+log = logging.getLogger("nekpijn_cds.http")
+_header_timeout: float | None = None
+
+
+def header_timeout() -> float:
+    """``NEKPIJN_HEADER_TIMEOUT`` (seconds), read once per process."""
+    global _header_timeout
+    if _header_timeout is None:
+        from service.config import Settings
+
+        _header_timeout = Settings.from_env().header_timeout
+    return _header_timeout
+
+
 class NoDelayHTTPProtocol(_HTTPProtocol):
     def connection_made(self, transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
@@ -48,3 +75,38 @@ class NoDelayHTTPProtocol(_HTTPProtocol):
             except OSError:  # pragma: no cover - not a TCP socket after all
                 pass
         super().connection_made(transport)
+        self._header_timer = None
+        self._arm_header_timer()
+
+    # -- header-read timeout (h11) ------------------------------------------------
+
+    def _waiting_for_head(self) -> bool:
+        conn = getattr(self, "conn", None)
+        return isinstance(conn, h11.Connection) and conn.their_state is h11.IDLE
+
+    def _arm_header_timer(self) -> None:
+        if getattr(self, "_header_timer", None) is None and self._waiting_for_head():
+            self._header_timer = self.loop.call_later(header_timeout(), self._header_timed_out)
+
+    def _disarm_header_timer(self) -> None:
+        timer = getattr(self, "_header_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._header_timer = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._waiting_for_head():  # part of a request head so far (a first or a next request)
+            self._arm_header_timer()
+        else:
+            self._disarm_header_timer()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def _header_timed_out(self) -> None:
+        self._header_timer = None
+        if self._waiting_for_head() and not self.transport.is_closing():
+            log.info("closed a connection that sent no complete request head within %.0f s", header_timeout())
+            self.transport.close()
