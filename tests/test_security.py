@@ -32,7 +32,8 @@ from service.security import (
     Verifier,
     install_security,
 )
-from service.security.issuers import RemoteKeys, parse_jwks
+from sandbox_support import SANDBOX_JKU, sandbox_jwt
+from service.security.issuers import RemoteKeys, TrustedIssuers, parse_jwks
 
 ISS = "https://ehr.example.org"
 JKU_ISS = "https://ehr2.example.org"
@@ -456,6 +457,61 @@ def test_sandbox_alone(keys):
     verifier = Verifier(Settings(trust_sandbox=True), MemoryReplay())
     assert verifier.issuers.names() == [SANDBOX_ISS]
     assert verifier.issuers.key(SANDBOX_ISS, SANDBOX_KID)["crv"] == "P-384"
+
+
+def _no_network_client(fetched: list) -> httpx.Client:
+    """An httpx client that records and refuses every request (no JWK Set may be fetched)."""
+    def handler(request):
+        fetched.append(str(request.url))
+        return httpx.Response(503)
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def test_sandbox_jku_resolves_to_the_bundled_keys_without_fetching():
+    """Every sandbox token names its jku (issue 13 item 9): accepted with the bundled set, nothing fetched."""
+    fetched: list = []
+    settings = Settings(trust_sandbox=True)
+    issuers = TrustedIssuers.from_settings(settings, client=_no_network_client(fetched))
+    verifier = Verifier(settings, MemoryReplay(), issuers=issuers)
+    claims = verifier.verify(sandbox_jwt(AUD), [AUD])  # the sandbox's published key and token shape
+    assert claims.issuer == SANDBOX_ISS and claims.kid == SANDBOX_KID and claims.sub is None
+    assert fetched == []
+    # the same jku with a key that is not the sandbox's: the bundled set decides
+    with pytest.raises(AuthError) as err:
+        verifier.verify(sandbox_jwt(AUD, key=ec.generate_private_key(ec.SECP384R1())), [AUD])
+    assert err.value.reason == "bad signature" and fetched == []
+
+
+@pytest.mark.parametrize("jku", [
+    "https://sandbox.cds-hooks.org/.well-known/other.json",
+    "https://evil.example.org/.well-known/jwks.json",
+    "http://sandbox.cds-hooks.org/.well-known/jwks.json",
+    SANDBOX_JKU + "/",
+])
+def test_sandbox_other_jku_refused(jku):
+    fetched: list = []
+    settings = Settings(trust_sandbox=True)
+    verifier = Verifier(settings, MemoryReplay(),
+                        issuers=TrustedIssuers.from_settings(settings, client=_no_network_client(fetched)))
+    with pytest.raises(AuthError) as err:
+        verifier.verify(sandbox_jwt(AUD, jku=jku), [AUD])
+    assert err.value.reason == "jku not allowed" and fetched == []
+
+
+def test_sandbox_jku_not_pinned_for_other_issuers(settings, keys):
+    """The pinned sandbox jku belongs to the sandbox issuer only."""
+    settings = Settings(**{**settings.__dict__, "trust_sandbox": True})
+    token = make_token(keys["ec"], headers={"jku": SANDBOX_JKU})
+    with TestClient(build_app(settings)) as c:
+        assert "jku not allowed" in reason(call(c, token))
+
+
+def test_sandbox_token_over_http_with_trust_sandbox(settings):
+    settings = Settings(**{**settings.__dict__, "trust_sandbox": True})
+    with TestClient(build_app(settings)) as c:
+        r = call(c, sandbox_jwt(AUD))
+        assert r.status_code == 200, r.text
+        assert r.json()["issuer"] == SANDBOX_ISS
 
 
 # -- public paths, auth off ------------------------------------------------------------------------

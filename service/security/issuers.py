@@ -8,12 +8,17 @@ The allowlist comes from ``Settings.trusted_issuers_file``, a JSON list::
 
 plus, when ``Settings.trust_sandbox`` is set, the public CDS Hooks sandbox
 (``https://sandbox.cds-hooks.org``) with the JWK Set bundled in this package.
+Every sandbox token names its own key set in a ``jku`` header
+(:data:`SANDBOX_JKU`); that one URL is allowed and *pinned*: it resolves to the
+bundled set, so nothing is fetched (the service works offline and a network
+attacker cannot swap the keys).
 
 Keys are found by ``kid``. A JWK Set URL is fetched with httpx (short timeout,
 no redirects, bounded size), cached for :data:`JWKS_TTL` seconds and fetched
 again, at most every :data:`REFETCH_INTERVAL` seconds, when a token names an
 unknown ``kid`` (key rotation). A token's ``jku`` header is followed only when
-it is on that issuer's allowlist; the keys then come from that URL alone.
+it is on that issuer's allowlist; the keys then come from that URL alone (or,
+for a pinned URL, from the key set known out of band for it).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ log = logging.getLogger("nekpijn_cds.security")
 
 SANDBOX_ISS = "https://sandbox.cds-hooks.org"
 SANDBOX_JWKS = "sandbox-jwks.json"
+#: the `jku` header of every sandbox token (cds-hooks/sandbox, src/retrieve-data-helpers/jwt-generator.js)
+SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
 JWKS_TTL = 600.0            # seconds a fetched JWK Set is used before fetching it again
 REFETCH_INTERVAL = 30.0     # minimum seconds between two fetches of one URL
 FETCH_TIMEOUT = 3.0         # seconds, per JWK Set request
@@ -168,11 +175,17 @@ class RemoteKeys:
 
 @dataclass
 class Issuer:
-    """One trusted ``iss`` with its out-of-band keys and allowed ``jku`` URLs."""
+    """One trusted ``iss`` with its out-of-band keys and allowed ``jku`` URLs.
+
+    ``pinned_jku`` maps allowed ``jku`` URLs to a key set known out of band:
+    a token naming such a URL is verified with that set and the URL is never
+    fetched. Only ``jku`` values in ``jku`` or ``pinned_jku`` are accepted.
+    """
 
     iss: str
     keys: KeySet | None = None
     jku: frozenset[str] = field(default_factory=frozenset)
+    pinned_jku: Mapping[str, KeySet] = field(default_factory=dict)
 
 
 class TrustedIssuers:
@@ -190,7 +203,7 @@ class TrustedIssuers:
         self._jku: dict[str, RemoteKeys] = {}
         for issuer in self._issuers.values():
             for url in issuer.jku:
-                if url not in self._jku:
+                if url not in self._jku and url not in issuer.pinned_jku:
                     self._jku[url] = RemoteKeys(url, self._client)
 
     @classmethod
@@ -228,9 +241,12 @@ class TrustedIssuers:
         if issuer is None:
             raise AuthError(UNKNOWN_ISSUER)
         if jku is not None:
-            if jku not in issuer.jku:
+            if jku in issuer.pinned_jku:
+                source: KeySet | None = issuer.pinned_jku[jku]
+            elif jku in issuer.jku:
+                source = self._jku[jku]
+            else:
                 raise AuthError(JKU_NOT_ALLOWED)
-            source: KeySet | None = self._jku[jku]
         else:
             source = issuer.keys
         key = source.get(kid) if source is not None else None
@@ -240,9 +256,10 @@ class TrustedIssuers:
 
 
 def sandbox_issuer() -> Issuer:
-    """The public CDS Hooks sandbox, with its bundled JWK Set."""
+    """The public CDS Hooks sandbox, with its bundled JWK Set, also for its own ``jku``."""
     text = resources.files("service.security").joinpath(SANDBOX_JWKS).read_text("utf-8")
-    return Issuer(SANDBOX_ISS, StaticKeys(parse_jwks(json.loads(text), SANDBOX_JWKS)))
+    keys = StaticKeys(parse_jwks(json.loads(text), SANDBOX_JWKS))
+    return Issuer(SANDBOX_ISS, keys, pinned_jku={SANDBOX_JKU: keys})
 
 
 def load_issuers_file(path: Path, client: httpx.Client) -> list[Issuer]:
