@@ -37,7 +37,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: public CPU jobs (validation, evaluation) running at once, per process
-PUBLIC_THREADS = 2
+PUBLIC_THREADS = 1
 #: public jobs allowed to wait for a thread; beyond it the request is refused (503)
 PUBLIC_QUEUE = 32
 
