@@ -136,7 +136,7 @@ def card(uuid_: str, service: str = "nekpijn-consult", kind: str = "advice", **o
 def test_migrate_creates_schema_and_is_repeatable(new_url, open_store, backend):
     s = open_store(new_url())
     assert s.schema_version() == 0
-    assert s.migrate() == SCHEMA_VERSION == 4
+    assert s.migrate() == SCHEMA_VERSION == 5
     assert s.migrate() == SCHEMA_VERSION  # no-op the second time
     assert [r[0] for r in rows(s, "SELECT version FROM schema_version ORDER BY version")] == ALL_STEPS
     tables = set(inspect(s.engine).get_table_names())
@@ -724,3 +724,18 @@ def test_bad_urls_are_configuration_errors():
     assert s.engine.dialect.driver == "psycopg"
     assert "secret" not in repr(s)
     s.close()
+
+
+def test_issued_card_keeps_its_issuer_and_v4_databases_upgrade(new_url, open_store):
+    """v5: the issuer a card was issued to (feedback is bound to it); cards stored before have none."""
+    s = open_store(new_url())
+    assert s.migrate(target=4) == 4
+    with s.engine.begin() as conn:  # a card stored by v4 code (the v1 table definition)
+        conn.execute(insert(V1_TABLES["issued_cards"]).values(
+            uuid="before-v5", service="nekpijn-consult", hook_instance="hi-1", kind="advice", override_reasons=[],
+            suggestion_uuids=[], issued_at=T0))
+    assert "issuer" not in {c["name"] for c in inspect(s.engine).get_columns("issued_cards")}
+    assert s.migrate() == SCHEMA_VERSION
+    s.remember_cards([card("after-v5", issuer="https://ehr.example.org")])
+    assert s.issued_card("before-v5").issuer is None
+    assert s.issued_card("after-v5").issuer == "https://ehr.example.org"

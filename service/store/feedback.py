@@ -26,6 +26,7 @@ class IssuedCard:
     override_reasons: list[str] = field(default_factory=list)  # override-reason codes offered
     suggestion_uuids: list[str] = field(default_factory=list)
     issued_at: datetime | None = None
+    issuer: str | None = None  # the JWT issuer of the call the card answered (v5); feedback only from it
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ def remember(conn: Connection, cards: Iterable[IssuedCard]) -> int:
             "override_reasons": [str(c) for c in card.override_reasons],
             "suggestion_uuids": [str(s) for s in card.suggestion_uuids],
             "issued_at": aware(card.issued_at, "issued_at"),
+            "issuer": card.issuer,
         })
     if not rows:
         return 0
@@ -75,7 +77,7 @@ def card(conn: Connection, uuid: str) -> IssuedCard | None:
     return IssuedCard(
         uuid=r.uuid, service=r.service, hook_instance=r.hook_instance, kind=r.kind,
         override_reasons=list(r.override_reasons), suggestion_uuids=list(r.suggestion_uuids),
-        issued_at=r.issued_at,
+        issued_at=r.issued_at, issuer=r.issuer,
     )
 
 

@@ -178,12 +178,22 @@ def _v4_rate_limit_hits(conn: Connection) -> None:
     _v4.create_all(conn, checkfirst=True)
 
 
+# -- v5: issued_cards.issuer (feedback bound to the issuer the card was issued to) --
+
+def _v5_issued_cards_issuer(conn: Connection) -> None:
+    columns = {c["name"] for c in inspect(conn).get_columns("issued_cards")}
+    if "issuer" not in columns:
+        conn.execute(text("ALTER TABLE issued_cards ADD COLUMN issuer VARCHAR"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables: service_keys, audit_log, issued_cards, feedback, jti_seen", _v1_create_tables),
     Migration(2, "feedback.card_kind (backfilled from issued_cards); indexes by service", _v2_card_kind),
     Migration(3, "self_check_submissions: self-check answers sent by the visitor, with consent",
               _v3_self_check_submissions),
     Migration(4, "rate_limit_hits: fixed-window counters of the public endpoints' rate limit", _v4_rate_limit_hits),
+    Migration(5, "issued_cards.issuer: the JWT issuer a card was issued to (feedback binding)",
+              _v5_issued_cards_issuer),
 )
 assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
 LATEST = MIGRATIONS[-1].version

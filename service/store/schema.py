@@ -59,6 +59,7 @@ issued_cards = Table(
     Column("override_reasons", JSON, nullable=False),
     Column("suggestion_uuids", JSON, nullable=False),
     Column("issued_at", UTCDateTime, nullable=False),
+    Column("issuer", String),  # v5: JWT issuer of the call (feedback is bound to it); NULL: auth off / before v5
     Index("ix_issued_cards_service_kind", "service", "kind"),
 )
 
