@@ -254,3 +254,34 @@ def test_valid_submission_still_stored_under_the_limits(client):
     assert len(raw) < SMALL / 2
     response = client.post("/zelfcheck/submissions", content=raw, headers={"Content-Type": "application/json"})
     assert response.status_code == 201, response.text
+
+
+# -- the public endpoints' own thread pool ----------------------------------------------------------
+
+
+def test_the_public_pool_runs_one_job_at_a_time_and_refuses_a_long_queue(monkeypatch):
+    import threading
+    import time as _time
+
+    from service.store import offload
+
+    monkeypatch.setattr(offload, "PUBLIC_QUEUE", 3)
+    monkeypatch.setattr(offload, "_public", offload._PublicPool())
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def job():
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        _time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return "done"
+
+    async def main():
+        return await asyncio.gather(*(offload.run_public(job) for _ in range(8)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert peak[0] == offload.PUBLIC_THREADS == 1
+    assert results.count("done") >= 3 and any(isinstance(r, offload.PublicBusy) for r in results)
+    assert asyncio.run(offload.run_blocking(sum, [1, 2, 3])) == 6

@@ -78,7 +78,7 @@ _public = _PublicPool()
 async def run_public(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """``fn(*args, **kwargs)`` in the public endpoints' own small thread pool; PublicBusy when it is full."""
     limiter = _public.limiter()
-    if limiter.available_tokens == 0 and _public.waiting >= PUBLIC_QUEUE:
+    if _public.waiting >= PUBLIC_THREADS + PUBLIC_QUEUE:  # `waiting`: the running jobs and those queued
         raise PublicBusy()
     _public.waiting += 1
     try:
