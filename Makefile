@@ -19,6 +19,9 @@ test: $(VENV)/.dev node_modules/.bin/sushi
 	$(BIN)/python -m tools.core_package >/dev/null
 	$(BIN)/python -m tools.browser >/dev/null
 	$(BIN)/python -m tools.postgres >/dev/null
+	@# curl and jq run the README's first calls (tests/test_readme.py); Debian's packages when missing
+	@command -v curl >/dev/null && command -v jq >/dev/null || \
+		$(BIN)/python -c "from tools.browser import _apt_install; _apt_install('curl', 'jq')"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Regenerate FSH from dak/ + knowledge/, compile with SUSHI, rebuild package and Bundle.
