@@ -453,10 +453,13 @@ def test_sandbox_issuer_only_when_trusted(settings, keys, trusted, expected):
         assert expected in reason(call(c, token))
 
 
-def test_sandbox_alone(keys):
-    verifier = Verifier(Settings(trust_sandbox=True), MemoryReplay())
+def test_sandbox_alone(keys, caplog):
+    with caplog.at_level("WARNING", logger="nekpijn_cds.security"):
+        verifier = Verifier(Settings(trust_sandbox=True), MemoryReplay())
     assert verifier.issuers.names() == [SANDBOX_ISS]
     assert verifier.issuers.key(SANDBOX_ISS, SANDBOX_KID)["crv"] == "P-384"
+    # its private key is public: the operator is told so at start-up
+    assert any("Development only" in r.getMessage() for r in caplog.records)
 
 
 def _no_network_client(fetched: list) -> httpx.Client:

@@ -218,6 +218,10 @@ class TrustedIssuers:
                 log.info("Sandbox issuer configured in the issuers file; that entry is used")
             else:
                 issuers.append(sandbox_issuer())
+            # The sandbox publishes its private key (it signs in the browser): anyone can
+            # mint a token it would accept, so this is for development and demos only.
+            log.warning("NEKPIJN_TRUST_SANDBOX is on: tokens signed with the public CDS Hooks "
+                        "sandbox key are accepted; anyone can create them. Development only.")
         trusted = cls(issuers, client)
         if trusted:
             log.info("Trusted JWT issuers: %s", ", ".join(sorted(trusted.names())))
