@@ -729,11 +729,16 @@ def test_case_feature_observations_are_never_read():
 def test_another_patients_resources_are_ignored():
     facts = run(patient(), patient("p2"), qr({"rf-fever": True}, subject="Patient/p2"),
                 obs("rf-dizziness", {"valueBoolean": True}, subject="Patient/p2"),
-                obs("rf-nausea", {"valueBoolean": True}, rid="o2",
-                    subject=f"http://example.org/fhir/Patient/{PID}/_history/3"))
+                obs("rf-nausea", {"valueBoolean": True}, rid="o2", subject=f"Patient/{PID}/_history/3"),
+                obs("rf-headache", {"valueBoolean": True}, rid="o3",
+                    subject=f"http://example.org/fhir/Patient/{PID}"),
+                obs("rf-weight-loss", {"valueBoolean": True}, rid="o4", subject=f"x/Patient/{PID}"))
     assert facts.fact("rf-fever") is None and facts.fact("rf-dizziness") is None
-    assert facts.value("rf-nausea") is True  # an absolute reference to the subject counts
-    assert sum("another patient" in note for note in facts.ignored) == 3
+    assert facts.value("rf-nausea") is True  # the subject's version reference counts
+    # exact matching (issue 14): an absolute URL ($apply has no fhirServer) or a reference that
+    # merely ends in Patient/<id> is another subject
+    assert facts.fact("rf-headache") is None and facts.fact("rf-weight-loss") is None
+    assert sum("another patient" in note for note in facts.ignored) == 5
 
 
 def test_nothing_usable_raises_no_data_error():

@@ -5,11 +5,16 @@ interpretations).
   (MedicationRequest, …) are never checked, never validated and never make the call fail,
   also when they are not valid R4 (the reference sandbox sends a MedicationRequest whose
   `category` is not a list).
-* An order without `subject` counts as the context patient's; an order of another patient
-  is not judged (no card).
+* An order without `subject` counts as the context patient's (dak/README.md, §11); an order
+  whose subject is not exactly the context patient (another patient, `Group/x`, a subject
+  without a reference, `x/Patient/<id>`, another server's absolute URL) is not judged: left
+  out, no card, the call is not refused — as `$apply` does (service/apply/engine.py
+  `draft_orders`). Matching: service/cds_hooks/subjects.py.
 """
 
 from __future__ import annotations
+
+from service.cds_hooks.subjects import is_patient_reference
 
 CHECKED_TYPES = ("ServiceRequest", "Procedure")
 
@@ -18,21 +23,19 @@ def is_checked_type(resource: object) -> bool:
     return isinstance(resource, dict) and resource.get("resourceType") in CHECKED_TYPES
 
 
-def of_patient(order: dict, patient: str | None) -> bool:
-    """True when the order has no subject or its subject is the context patient
-    (`Patient/123`, also as an absolute URL ending in `/Patient/123`)."""
+def of_patient(order: dict, patient: str | None, fhir_server: str | None = None) -> bool:
+    """True when the order has no subject or its subject is exactly the context patient
+    (`Patient/123`, or `<fhirServer>/Patient/123` with the call's fhirServer)."""
     if "subject" not in order:
         return True
     subject = order["subject"]
     reference = subject.get("reference") if isinstance(subject, dict) else None
-    if not isinstance(reference, str) or not patient:
-        return False
-    return reference == patient or reference.endswith("/" + patient)
+    return is_patient_reference(reference, patient, fhir_server)
 
 
-def judged_orders(drafts: list[dict], patient: str | None) -> list[dict]:
+def judged_orders(drafts: list[dict], patient: str | None, fhir_server: str | None = None) -> list[dict]:
     """The draft orders the order checks judge, in Bundle order."""
-    return [order for order in drafts if is_checked_type(order) and of_patient(order, patient)]
+    return [order for order in drafts if is_checked_type(order) and of_patient(order, patient, fhir_server)]
 
 
 def unchecked(drafts: list[dict]) -> list[dict]:

@@ -39,7 +39,8 @@ timeout, connection error, HTTP status other than 2xx, a body that is not JSON
 or not a FHIR resource, a read answered with another resource, a search not
 answered with a searchset Bundle, an error OperationOutcome in the result, more
 pages than allowed), :class:`PrefetchUnavailable` is raised and the caller
-answers 412 Precondition Failed.
+answers 412 Precondition Failed — with one neutral text (FETCH_FAILED) for every
+failure of a fetch; the reason is logged.
 
 The access token is only ever put into the ``Authorization`` header: it is
 not logged, and it is in no message. Messages and log lines name the key, the
@@ -79,14 +80,25 @@ def _ssl_context():
     return httpx.create_ssl_context()
 
 
+#: the one 412 text of a failed fetch: whatever went wrong (refused, timeout, HTTP status, not
+#: FHIR…), the answer must not tell a closed port from an open one nor reveal anything else about
+#: the network behind fhirServer (issue 14); the reason goes to the log only
+FETCH_FAILED = ("the data this service needs could not be obtained from the FHIR server (fhirServer); "
+                "the service log has the details")
+
+
 class PrefetchUnavailable(Exception):
-    """The data of a prefetch key can neither be taken from the call nor fetched (→ HTTP 412)."""
+    """The data of a prefetch key can neither be taken from the call nor fetched (→ HTTP 412).
+
+    `reason`: for the log (no URL, no token, no patient id); `public`: the text of the answer,
+    FETCH_FAILED unless the call itself explains the failure (no fhirServer to fetch from)."""
 
     status = 412
 
-    def __init__(self, key: str, reason: str):
+    def __init__(self, key: str, reason: str, public: str | None = None):
         super().__init__(f"prefetch '{key}': {reason}")
         self.key, self.reason = key, reason
+        self.public = public or FETCH_FAILED
 
 
 class TemplateError(ValueError):
@@ -388,7 +400,9 @@ async def gather_resources(request: HookRequest, templates: dict[str, str], sett
                 if first_page is None:
                     continue
                 if query is None:  # paged, but the template cannot be expanded: unreachable continuation
-                    raise PrefetchUnavailable(key, "the prefetched Bundle has further pages that cannot be fetched")
+                    reason = "the prefetched Bundle has further pages that cannot be fetched"
+                    raise PrefetchUnavailable(key, reason, f"required data could not be obtained: prefetch '{key}': "
+                                                           f"{reason}")
                 to_fetch[key] = (query, first_page)
                 continue
             result.unusable_prefetch[key] = problem
@@ -401,7 +415,8 @@ async def gather_resources(request: HookRequest, templates: dict[str, str], sett
         key, (_, page) = next(iter(to_fetch.items()))
         what = "the prefetched Bundle has further pages" if page is not None else \
             ("the prefetched value is unusable" if key in result.unusable_prefetch else "not in the prefetch")
-        raise PrefetchUnavailable(key, f"{what}, and the call gives no fhirServer to fetch from")
+        reason = f"{what}, and the call gives no fhirServer to fetch from"
+        raise PrefetchUnavailable(key, reason, f"required data could not be obtained: prefetch '{key}': {reason}")
 
     fetched: dict[str, list[dict]] = {}
     if to_fetch:

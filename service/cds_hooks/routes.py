@@ -7,7 +7,6 @@ per hook (services.py): the service id names the hook and the PlanDefinition.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, Request
@@ -22,13 +21,18 @@ from service.cds_hooks.feedback import FeedbackError, parse_feedback
 from service.cds_hooks.fetch import PrefetchUnavailable, gather_resources
 from service.cds_hooks.request import HookRequestError, parse_hook_request
 from service.cds_hooks.services import CdsService, service as find_service
-from service.cds_hooks.validation import invalid_resource
+from service.cds_hooks.call_audit import audited_call
+from service.cds_hooks.subjects import localise
+from service.cds_hooks.validation import screen
+from service.evaluation_date import EvaluationDateError, evaluation_instant
 from service.facts.gather import NoDataError
 from service.fhir_api.apply_route import read_json
+from service.fhir_api.invalid_data import add_notes
 from service.fhir_api.outcome import FHIRError
 from service.store import IssuedCard, StoreUnavailable
+from service.store.offload import run_blocking
 from service.store.outage import outage_of
-from service.store.recording import audit, store_safely
+from service.store.recording import store_safely
 
 router = APIRouter(tags=["CDS Hooks"])
 ORDER_HOOKS = {"order-select", "order-sign", "order-dispatch"}
@@ -51,61 +55,78 @@ def discovery_endpoint(request: Request) -> JSONResponse:
 
 @router.post("/cds-services/{service_id}", summary="Call a CDS service")
 async def call_service(service_id: str, request: Request) -> JSONResponse:
-    started = time.perf_counter()
     engine: Engine = request.app.state.engine
     service = service_plan(engine, service_id)
     if service is None:
         raise FHIRError(404, "not-found", f"no CDS service '{service_id}'")
-    body = await read_json(request)
-    try:
-        hook = parse_hook_request(body, [service.hook])
-    except HookRequestError as exc:
-        instance = body.get("hookInstance") if isinstance(body, dict) else None
-        audit(request, service=service_id, hook=body.get("hook") if isinstance(body, dict) else None,
-              hook_instance=instance if isinstance(instance, str) else None, patient=None, profile=None,
-              summaries=[], started=started, outcome=str(exc.status), status=exc.status)
-        raise FHIRError(exc.status, "invalid", exc.message, exc.expression) from None
+    async with audited_call(request, service_id) as record:  # one audit row, whatever the branch
+        body = await read_json(request)
+        record.from_body(body)
+        try:
+            hook = parse_hook_request(body, [service.hook])
+        except HookRequestError as exc:
+            raise FHIRError(exc.status, "invalid", exc.message, exc.expression) from None
+        record.hook, record.hook_instance, record.patient = hook.hook, hook.hook_instance, hook.patient
+        settings = request.app.state.settings
+        try:  # the same switch and answer as $apply (service/evaluation_date.py)
+            now = evaluation_instant(request.headers, settings.allow_evaluation_date, request.app.state.clock)
+        except EvaluationDateError as exc:
+            raise FHIRError(400, "invalid", str(exc)) from None
+        lang = negotiate_language(request.headers.get("accept-language"))
+        try:
+            fetched = await gather_resources(hook, PREFETCH_KEYS[hook.hook], settings)
+        except PrefetchUnavailable as exc:
+            # the details (timeout, refused, HTTP status…) only in the log (fetch.py): the answer must not
+            # tell a closed port from an open one, nor anything else about the network behind fhirServer
+            raise FHIRError(412, "incomplete", exc.public) from None
+        result, cards = await _evaluate(engine, service, hook, fetched, now, lang, record)
+        if result is None:
+            return _json({"cards": []})
+        issued_at = datetime.now(timezone.utc)
+        records = [IssuedCard(uuid=r.uuid, service=service_id, hook_instance=hook.hook_instance, kind=r.kind,
+                              override_reasons=list(r.override_reasons), suggestion_uuids=list(r.suggestion_uuids),
+                              issued_at=issued_at, issuer=_issuer_of(request)) for r in card_records(cards)]
+        await run_blocking(store_safely, request, "cards", lambda store: store.remember_cards(records))
+        profile = result.case.feature("treatment-profile")
+        record.profile = str(profile.value) if profile else None
+        record.summaries, record.outcome = [c["summary"] for c in cards], "ok"
+        return _json({"cards": cards})
+
+
+async def _evaluate(engine: Engine, service: CdsService, hook, fetched, now, lang: str, record):
+    """(result, cards) of a call; (None, []) when nothing is known about the patient's neck pain.
+
+    The invalid-data policy (validation.py): resources that are not valid R4 are left out and
+    named in the CarePlan note; an invalid Patient of the context patient refuses the call."""
     patient = hook.patient
-    lang = negotiate_language(request.headers.get("accept-language"))
-    settings = request.app.state.settings
-    try:
-        fetched = await gather_resources(hook, PREFETCH_KEYS[hook.hook], settings)
-    except PrefetchUnavailable as exc:
-        audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
-              profile=None, summaries=[], started=started, outcome="412", status=412)
-        raise FHIRError(412, "incomplete", f"required data could not be obtained: {exc}") from None
     # decision-logic §11 v2: only ServiceRequests / Procedures of this patient are judged; other
     # draft orders (MedicationRequest, …) are never read, validated or a reason to fail
-    orders = judged_orders(fetched.draft_orders, patient) if hook.hook in ORDER_HOOKS else None
+    orders = judged_orders(fetched.draft_orders, patient, hook.fhir_server) if hook.hook in ORDER_HOOKS else None
     skipped = {id(r) for r in unchecked(fetched.draft_orders)}
-    resources = [r for r in fetched.resources if id(r) not in skipped] if skipped else fetched.resources
+    screened = await run_blocking(screen, fetched, orders or [], patient)
+    if screened.refused is not None:
+        bad = screened.refused
+        raise FHIRError(bad.status, "structure", bad.message, bad.expression)
+    left_out = skipped | screened.invalid
+    resources = [r for r in fetched.resources if id(r) not in left_out] if left_out else fetched.resources
+    resources = localise(resources, patient, hook.fhir_server)
+    if orders is not None:
+        orders = localise([o for o in orders if id(o) not in screened.invalid], patient, hook.fhir_server)
     try:
-        result = engine.apply(service.plan_id, resources, patient, now=request.app.state.clock(), lang=lang,
+        result = engine.apply(service.plan_id, resources, patient, now=now, lang=lang,
                               encounter=hook.encounter, practitioner=hook.practitioner, orders=orders)
-        cards = render_cards(result, engine, service_id=service.id, plan_id=service.plan_id,
-                             hook_instance=hook.hook_instance, lang=lang)
     except NoDataError:
-        cards = []  # nothing known about this patient's neck pain: nothing to say
-        audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
-              profile=None, summaries=[], started=started, outcome="no-data", status=200)
-        return _json({"cards": cards})
-    except (AttributeError, TypeError, KeyError, IndexError, ValueError):
-        invalid = invalid_resource(fetched, orders or [])  # the data is not FHIR (client: 400, FHIR server: 412), or a bug
-        if invalid is None:
-            raise
-        audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
-              profile=None, summaries=[], started=started, outcome=str(invalid.status), status=invalid.status)
-        raise FHIRError(invalid.status, "structure", invalid.message, invalid.expression) from None
-    issued_at = datetime.now(timezone.utc)
-    records = [IssuedCard(uuid=r.uuid, service=service_id, hook_instance=hook.hook_instance, kind=r.kind,
-                          override_reasons=list(r.override_reasons), suggestion_uuids=list(r.suggestion_uuids),
-                          issued_at=issued_at) for r in card_records(cards)]
-    store_safely(request, "cards", lambda store: store.remember_cards(records))
-    profile = result.case.feature("treatment-profile")
-    audit(request, service=service_id, hook=hook.hook, hook_instance=hook.hook_instance, patient=patient,
-          profile=str(profile.value) if profile else None, summaries=[c["summary"] for c in cards],
-          started=started, outcome="ok", status=200)
-    return _json({"cards": cards})
+        record.outcome = "no-data"  # nothing known about this patient's neck pain: nothing to say
+        return None, []
+    add_notes(result.careplan, screened.notes, lang)
+    cards = render_cards(result, engine, service_id=service.id, plan_id=service.plan_id,
+                         hook_instance=hook.hook_instance, lang=lang)
+    return result, cards
+
+
+def _issuer_of(request: Request) -> str | None:
+    """The authenticated caller (None with NEKPIJN_AUTH=off): cards are bound to it for feedback."""
+    return getattr(request.scope.get("state", {}).get("auth"), "issuer", None)
 
 
 @router.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
@@ -115,20 +136,25 @@ async def feedback(service_id: str, request: Request) -> JSONResponse:
     body = await read_json(request)
     store = request.app.state.store
     outage = outage_of(store)
+    issuer, now = _issuer_of(request), request.app.state.clock()
     try:
         if not outage.should_try():  # a known outage: answer at once, the client retries
             raise StoreUnavailable("record_feedback", "store outage")
-        items = parse_feedback(body, service_id, store)
-        for item in items:
-            store.record_feedback(**item)
+        # store reads and writes off the event loop (service/store/offload.py)
+        await run_blocking(_record_feedback, body, service_id, store, issuer, now)
     except FeedbackError as exc:
-        raise FHIRError(exc.status, "invalid", exc.message, exc.expression) from None
+        raise FHIRError(exc.status, exc.code, exc.message, exc.expression) from None
     except StoreUnavailable as exc:
         if outage.should_try():
             outage.failed("feedback", exc, count=False)  # not lost: the client is told to retry
         raise FHIRError(503, "transient", "feedback cannot be stored right now; please retry") from None
     outage.recovered(store)
     return _json({})
+
+
+def _record_feedback(body: object, service_id: str, store, issuer: str | None, now: datetime) -> None:
+    for item in parse_feedback(body, service_id, store, issuer, now):
+        store.record_feedback(**item)
 
 
 @router.get("/cds-services/{service_id}/feedback/summary", summary="Feedback summary for quality review")

@@ -1,25 +1,24 @@
-"""Which resource of a hook call is not valid FHIR R4 — asked only when the engine could not read them.
+"""The invalid-data policy on hook calls (the same as `$apply`'s: service/fhir_api/invalid_data.py).
 
-The prefetch, the fetched resources and the judged ``context.draftOrders`` reach the
-engine as the client sent them. ``$apply`` validates its ``Parameters``
-(and so every resource in it) up front; a hook call does not, as that costs
-about 10 ms per call on well-formed data. When the engine fails on the data
-instead, :func:`invalid_resource` validates every resource with the R4B
-models and names the first invalid one: a client error (400) for the
-prefetch and the context, 412 for what came from the FHIR server. When all
-are valid, the failure is the service's own (a bug: 500, logged).
+Every resource that reaches the engine — the prefetch, the fetched resources and the judged
+``context.draftOrders`` — is validated with the R4B models before the evaluation. A resource
+that is not valid R4 is left out of the evaluation and named in the CarePlan note; the call
+still gets its cards. Only an invalid Patient resource of the context patient refuses the
+call: 400 when the client sent it (prefetch), 412 when it came from the client's FHIR server.
+Draft orders of unchecked types are never validated (decision-logic §11 v2, `draft_orders`).
 
-Messages name the place (prefetch key, entry index, element path) and the
-kind of problem, never a value (it may be patient data).
+Messages name the place (prefetch key, entry index, element path) and the kind of problem,
+never a value (it may be patient data).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from pydantic import ValidationError
+from dataclasses import dataclass, field
 
 from service.cds_hooks.fetch import FetchResult
+from service.fhir_api.invalid_data import LeftOut, fhir_problem, is_patient, left_out
+
+__all__ = ["InvalidData", "Screened", "fhir_problem", "screen"]
 
 
 @dataclass(frozen=True)
@@ -29,41 +28,40 @@ class InvalidData:
     expression: list[str]
 
 
-def fhir_problem(resource: object) -> str | None:
-    """Why `resource` is not a valid FHIR R4 resource (no values), or None."""
-    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-        return "not a FHIR resource"
-    try:
-        from fhir.resources.R4B import get_fhir_model_class  # imported on first use: ~0.15 s of start-up
-        model = get_fhir_model_class(resource["resourceType"])
-    except (KeyError, ValueError):
-        return "an unknown resourceType"
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        location = ".".join(str(part) for part in error.get("loc", ()))[:200]
-        return f"{location or 'the resource'}: {error.get('msg', 'invalid')}"
-    except (TypeError, ValueError, KeyError, RecursionError):  # fhir.resources on unknown nested types
-        return "invalid FHIR content"
-    return None
+@dataclass
+class Screened:
+    invalid: set[int] = field(default_factory=set)  # id() of the resources left out
+    notes: list[LeftOut] = field(default_factory=list)
+    refused: InvalidData | None = None  # the context patient's Patient resource is invalid
 
 
-def invalid_resource(fetched: FetchResult, orders: list[dict] | None = None) -> InvalidData | None:
-    """The first resource of the call that is not valid FHIR R4, or None when all are.
-
-    `orders`: the draft orders the call judges (default: every draft order); draft orders of
-    unchecked types are never validated (decision-logic §11 v2, `draft_orders`)."""
-    groups = [("context.draftOrders", fetched.draft_orders if orders is None else orders, 400)]
+def screen(fetched: FetchResult, orders: list[dict], patient: str | None) -> Screened:
+    """Validate every resource of the call that the engine reads (see the module docstring)."""
+    out = Screened()
+    groups = [("context.draftOrders", orders, 400)]
     groups += [(f"prefetch.{key}", resources, 412 if key in fetched.fetched_keys else 400)
                for key, resources in fetched.by_key.items()]
+    # only what reaches the engine, each object once: the deduplicated resources and the judged orders
+    wanted = {id(r) for r in fetched.resources} | {id(r) for r in orders}
+    seen: set[int] = set()
+    named: set[tuple[str, str]] = set()
     for where, resources, status in groups:
         for i, resource in enumerate(resources):
+            if id(resource) in seen or id(resource) not in wanted:
+                continue
+            seen.add(id(resource))
             problem = fhir_problem(resource)
-            if problem is not None:
-                origin = "fetched from the FHIR server" if status == 412 else "in the request"
-                rtype = resource.get("resourceType") if isinstance(resource, dict) else None
-                kind = f" ({rtype})" if isinstance(rtype, str) and rtype.isalpha() and len(rtype) < 64 else ""
-                return InvalidData(status, f"{where}, resource {i + 1}{kind}, {origin}, is not valid FHIR R4: "
-                                           f"{problem}", [where])
-    return None
+            if problem is None:
+                continue
+            if is_patient(resource, patient):
+                if out.refused is None:
+                    origin = "fetched from the FHIR server" if status == 412 else "in the request"
+                    out.refused = InvalidData(status, f"{where}, resource {i + 1} (Patient), {origin}, is not "
+                                                      f"valid FHIR R4: {problem}", [where])
+                continue
+            out.invalid.add(id(resource))
+            note = left_out(resource, problem, patient)
+            if (note.label, note.problem) not in named:
+                named.add((note.label, note.problem))
+                out.notes.append(note)
+    return out

@@ -42,9 +42,11 @@ tests/test_rules_tables.py):
   The age flags are set true or false whenever the age is known.
 * A partial `onset-date` answer ("2026-01") stands for the first day of its
   period.
-* Subject references: "Patient/<id>", an absolute URL ending in
-  "/Patient/<id>", or either with "/_history/<v>". A resource without a
-  subject is not read (it cannot be attributed to the patient).
+* Subject references: exactly "Patient/<id>", optionally with
+  "/_history/<v>" (a hook call's "<fhirServer>/Patient/<id>" is made relative
+  before, service/cds_hooks/subjects.py; "x/Patient/<id>" or another server's
+  URL is another subject). A resource without a subject is not read (it
+  cannot be attributed to the patient).
 * QuestionnaireResponses with status entered-in-error or stopped are not
   read; in-progress, completed and amended are.
 * Conditions: SNOMED CT 81680005, 279029001, 54404000, 202776005 or 39848009;
@@ -507,7 +509,9 @@ class _Gatherer:
             return False
         if "/_history/" in ref:
             ref = ref.split("/_history/", 1)[0]
-        return ref == self.subject or ref.endswith("/" + self.subject)
+        # exact (issue 14): `x/Patient/<id>` or another server's URL is another subject; a hook
+        # call's `<fhirServer>/Patient/<id>` was made relative before (cds_hooks/subjects.py)
+        return ref == self.subject
 
     def of_subject(self, resource: dict, name: str) -> bool:
         subject = resource.get("subject")

@@ -11,6 +11,7 @@ from service.apply.engine import Engine, UnknownPlan
 from service.apply.operation import ApplyInputError, negotiate_language, parse_apply
 from service.evaluation_date import EvaluationDateError, evaluation_instant
 from service.facts.gather import NoDataError
+from service.fhir_api.invalid_data import add_notes, screen_apply_body
 from service.fhir_api.outcome import FHIRError, FHIRResponse, outcome_response
 from service.fhir_api.routes import check_format
 from service.self_check_page.public import ANONYMOUS_APPLY_PLANS
@@ -75,6 +76,12 @@ async def _work(public: bool, fn, *args, **kwargs):
     return fn(*args, **kwargs)
 
 
+def _parse(body: object):
+    """The $apply input, and the resources left out as not valid R4 (service/fhir_api/invalid_data.py)."""
+    cleaned, left_out = screen_apply_body(body)
+    return parse_apply(cleaned), left_out
+
+
 def _busy() -> FHIRResponse:
     return outcome_response(503, "transient", "busy; please try again in a moment",
                             headers={"Retry-After": str(PublicBusy.retry_after)})
@@ -95,7 +102,7 @@ async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
         raise FHIRError(404, "not-found", f"PlanDefinition/{plan_id} is not known") from None
     body = await read_json(request)
     try:
-        args = await _work(anonymous, parse_apply, body)  # FHIR validation
+        args, left_out = await _work(anonymous, _parse, body)  # FHIR validation
     except ApplyInputError as exc:
         raise FHIRError(exc.status, exc.code, exc.message, exc.expression) from None
     except PublicBusy:
@@ -118,6 +125,7 @@ async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
             audit(request, service=service, hook="$apply", hook_instance=None, patient=args.subject, profile=None,
                   summaries=[], started=started, outcome="no-data", status=422)
         raise FHIRError(422, "not-found", str(exc)) from None
+    add_notes(result.careplan, left_out, lang)
     if not anonymous:
         profile = result.case.feature("treatment-profile")
         audit(request, service=service, hook="$apply", hook_instance=None, patient=args.subject,
