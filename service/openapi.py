@@ -220,6 +220,14 @@ def complete(document: dict, path_values: dict[str, list[str]] | None = None) ->
                     "content": {answer_type: {"schema": _ref(answer)}}},
             "default": error,
         }
+        if method == "post":
+            operation["responses"]["413"] = {**error, "description": "the body is larger than this route accepts "
+                                             "(64 kB for the public self-check, 5 MB otherwise)"}
+        if path.endswith("/$apply"):
+            # only the anonymous plans (the patient self-check) are rate limited, per client address
+            operation["responses"]["429"] = {
+                **error, "description": "too many requests from this client for a public plan; try again later",
+                "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}}
         for parameter in operation.get("parameters", []):
             values = (path_values or {}).get(parameter["name"])
             if parameter.get("in") == "path" and values:

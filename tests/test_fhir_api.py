@@ -284,6 +284,9 @@ def test_openapi_document(client: TestClient) -> None:
     doc = client.get("/openapi.json").json()
     assert doc["info"]["title"] == "Nekpijn CDS"
     assert "/fhir/metadata" in doc["paths"]
+    apply = doc["paths"]["/fhir/PlanDefinition/{plan_id}/$apply"]["post"]["responses"]
+    assert "Retry-After" in apply["429"]["headers"]  # the public self-check's rate limit (issue 14)
+    assert "413" in doc["paths"]["/cds-services/{service_id}"]["post"]["responses"]
 
 
 # --- real packaged artifacts ------------------------------------------------
