@@ -663,3 +663,48 @@ def test_prefetch_is_not_modified():
     before = copy.deepcopy(req.prefetch)
     gather(req)
     assert req.prefetch == before
+
+
+# ---------------------------------------------------------------------------
+# 412 texts: one neutral text, the details only in the log (issue 14, finding 5)
+# ---------------------------------------------------------------------------
+
+
+def test_the_412_text_does_not_tell_a_closed_port_from_an_open_one(tmp_path, caplog):
+    """Refused (closed port), silent (open port, no answer) and an HTTP error all get the same
+    answer, without host or port; the log has the reason, without the token."""
+    import socket
+
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.cds_hooks.fetch import FETCH_FAILED
+    from tools.hook_requests import hook_request
+
+    caplog.set_level(logging.INFO, "nekpijn_cds.hooks.fetch")
+    settings = Settings(auth="off", database_url=f"sqlite:///{tmp_path / 'store.db'}", fetch_timeout=0.5,
+                        fetch_budget=1.0)
+    client = TestClient(create_app(settings=settings), raise_server_exceptions=False)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    silent = socket.create_server(("127.0.0.1", 0))  # listens, never answers
+    silent_port = silent.getsockname()[1]
+    texts = {}
+    try:
+        with fhir_server([], mode="error") as erroring:
+            servers = {"closed": f"http://127.0.0.1:{closed_port}/fhir", "silent": f"http://127.0.0.1:{silent_port}/fhir",
+                       "http-error": erroring.base_url}
+            for name, url in servers.items():
+                body = hook_request("patient-view", "p1", fhir_server=url, token="secret-fhir-token-1")
+                response = client.post("/cds-services/nekpijn-behandelprofiel", json=body)
+                assert response.status_code == 412, (name, response.text)
+                texts[name] = response.json()["issue"][0]["diagnostics"]
+                port = url.rsplit(":", 1)[1].split("/")[0]
+                assert "127.0.0.1" not in response.text and port not in response.text
+    finally:
+        silent.close()
+    assert set(texts.values()) == {FETCH_FAILED}
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "unavailable" in logged and "secret-fhir-token-1" not in logged

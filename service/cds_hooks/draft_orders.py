@@ -5,7 +5,9 @@ interpretations).
   (MedicationRequest, …) are never checked, never validated and never make the call fail,
   also when they are not valid R4 (the reference sandbox sends a MedicationRequest whose
   `category` is not a list).
-* An order without `subject` counts as the context patient's (dak/README.md, §11); an order
+* An order without `subject` would count as the context patient's (dak/README.md, §11), but
+  ServiceRequest and Procedure require a subject in R4: such an order is not valid R4 and the
+  invalid-data policy leaves it out (service/cds_hooks/validation.py), as `$apply` does. An order
   whose subject is not exactly the context patient (another patient, `Group/x`, a subject
   without a reference, `x/Patient/<id>`, another server's absolute URL) is not judged: left
   out, no card, the call is not refused — as `$apply` does (service/apply/engine.py
