@@ -226,6 +226,7 @@ def check_cards(answers: dict) -> None:
     assert len(profile) == 1, [c["summary"] for c in cards]
     plans = careplans_on_cards(profile)
     assert plans and feature(plans[0], "treatment-profile") == "profile-b"
+    assert plans[0]["created"].startswith("2026-06-15"), "X-Evaluation-Date was not used on the hook call"
 
 
 def check_feedback(answers: dict) -> None:
