@@ -23,6 +23,8 @@ from tools.sources import ROOT
 CSV = ROOT / "tests" / "conformance" / "service-requirements-cds-hooks-2.0.csv"
 MATRIX = ROOT / "tests" / "conformance" / "matrix.yaml"
 DOC = ROOT / "docs" / "conformance.md"
+#: hand-written section appended after the table (service choices the matrix does not hold)
+CHOICES = ROOT / "tests" / "conformance" / "service-choices.md"
 MANDATORY = ("SHALL", "SHALL NOT")
 
 
@@ -72,7 +74,8 @@ def render() -> str:
         f"{counts['open']} open.", "",
         "| id | level | requirement | proof |", "|---|---|---|---|",
     ]
-    return "\n".join(head + lines) + "\n"
+    tail = ["", CHOICES.read_text(encoding="utf-8").rstrip("\n")] if CHOICES.exists() else []
+    return "\n".join(head + lines + tail) + "\n"
 
 
 def main(argv=None) -> int:
