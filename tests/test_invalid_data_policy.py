@@ -14,7 +14,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from apply_support import NOW, TODAY, apply_parameters, cases, features
+from apply_support import NOW, apply_parameters, cases, features
 from hooks_support import careplans_of, hook_request, prefetch_for
 from service.app import create_app
 from service.cds_hooks.discovery import PREFETCH_KEYS
