@@ -657,7 +657,9 @@ def test_unchecked_and_foreign_orders_are_not_judged(engine):
     foreign = draft(case, {"id": "dn-other", "code": "int-dry-needling", "subject": "other"})
     no_subject = draft(case, {"id": "dn-none", "code": "int-dry-needling"})
     no_subject.pop("subject")
-    assert judged_orders([medication, foreign, no_subject], patient) == [no_subject]
+    # judged as a copy that names the context patient (dak/README.md §11; R4 requires a subject)
+    assert judged_orders([medication, foreign, no_subject], patient) == [{**no_subject, "subject": {"reference": patient}}]
+    assert "subject" not in no_subject  # the request's own resource is not changed
     cards = order_cards(engine, case, [medication, foreign, no_subject])
     assert [order_of(c) for c in cards] == ["dn-none"], "an order without subject is the patient's"
 

@@ -5,9 +5,10 @@ interpretations).
   (MedicationRequest, …) are never checked, never validated and never make the call fail,
   also when they are not valid R4 (the reference sandbox sends a MedicationRequest whose
   `category` is not a list).
-* An order without `subject` would count as the context patient's (dak/README.md, §11), but
-  ServiceRequest and Procedure require a subject in R4: such an order is not valid R4 and the
-  invalid-data policy leaves it out (service/cds_hooks/validation.py), as `$apply` does. An order
+* An order without `subject` counts as the context patient's (dak/README.md, §11): a draft is
+  often written before the EHR fills every element. R4 requires `subject` on ServiceRequest and
+  Procedure, so the judged copy gets the context patient as its subject before it is validated
+  (service/cds_hooks/validation.py) — as `$apply` does (service/fhir_api/invalid_data.py). An order
   whose subject is not exactly the context patient (another patient, `Group/x`, a subject
   without a reference, `x/Patient/<id>`, another server's absolute URL) is not judged: left
   out, no card, the call is not refused — as `$apply` does (service/apply/engine.py
@@ -36,8 +37,11 @@ def of_patient(order: dict, patient: str | None, fhir_server: str | None = None)
 
 
 def judged_orders(drafts: list[dict], patient: str | None, fhir_server: str | None = None) -> list[dict]:
-    """The draft orders the order checks judge, in Bundle order."""
-    return [order for order in drafts if is_checked_type(order) and of_patient(order, patient, fhir_server)]
+    """The draft orders the order checks judge, in Bundle order (one without `subject` as a copy
+    with the context patient as its subject, see the module docstring)."""
+    judged = [order for order in drafts if is_checked_type(order) and of_patient(order, patient, fhir_server)]
+    return [order if "subject" in order or not patient else {**order, "subject": {"reference": patient}}
+            for order in judged]
 
 
 def unchecked(drafts: list[dict]) -> list[dict]:

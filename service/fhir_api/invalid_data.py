@@ -103,6 +103,19 @@ def _subject_of(body: dict) -> str | None:
     return None
 
 
+#: draft orders (decision-logic §11): ServiceRequest "draft", Procedure "preparation"
+_DRAFT_STATUS = {"ServiceRequest": "draft", "Procedure": "preparation"}
+
+
+def with_context_subject(resource: dict, subject: str | None) -> dict:
+    """A draft order without `subject` counts as the subject's (dak/README.md, §11 interpretation);
+    R4 requires the element, so the order gets it before it is validated and evaluated."""
+    draft_status = _DRAFT_STATUS.get(resource.get("resourceType"))
+    if subject and draft_status and "subject" not in resource and resource.get("status") == draft_status:
+        return {**resource, "subject": {"reference": subject}}
+    return resource
+
+
 def screen_apply_body(body: object) -> tuple[object, list[LeftOut]]:
     """The `$apply` body without the invalid resources of its `data` Bundles, and those left out.
 
@@ -121,17 +134,19 @@ def screen_apply_body(body: object) -> tuple[object, list[LeftOut]]:
         if not isinstance(entries, list):
             params.append(param)
             continue
-        kept = []
+        kept, changed = [], False
         for entry in entries:
             resource = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(resource, dict) and (filled := with_context_subject(resource, subject)) is not resource:
+                resource, entry, changed = filled, {**entry, "resource": filled}, True
             problem = None if resource is None or is_patient(resource, subject) else fhir_problem(resource)
             if problem is None:
                 kept.append(entry)
             else:
                 notes.append(left_out(resource, problem, subject))
-        if len(kept) == len(entries):
+        if len(kept) == len(entries) and not changed:
             params.append(param)
             continue
         cleaned = {k: v for k, v in bundle.items() if k != "entry"} | ({"entry": kept} if kept else {})
         params.append({**param, "resource": cleaned})
-    return ({**body, "parameter": params} if notes else body), notes
+    return ({**body, "parameter": params} if params != body["parameter"] else body), notes
