@@ -1,0 +1,48 @@
+"""The committed ELM of knowledge/cql equals a fresh translation by the reference translator.
+
+Needs Java 17 and Maven (interop/cql/translator; info.cqframework:cql-to-elm from Maven Central,
+cached in ~/.m2). A CQL change without `python -m tools.cql.translate` fails here, and so does
+a CQL file the translator rejects.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tools.cql.translate import CQL_DIR, translate
+
+
+@pytest.fixture(scope="module")
+def fresh_elm(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("elm")
+    try:
+        translate(out)
+    except subprocess.CalledProcessError as exc:
+        pytest.fail(f"translation failed:\n{exc.stdout}{exc.stderr}")
+    return out
+
+
+def test_every_cql_file_has_committed_elm() -> None:
+    for cql in CQL_DIR.glob("*.cql"):
+        assert (CQL_DIR / f"{cql.stem}.json").is_file(), f"no ELM for {cql.name}"
+    assert (CQL_DIR / "FHIRHelpers-4.0.1.json").is_file()
+
+
+def test_committed_elm_equals_fresh_translation(fresh_elm: Path) -> None:
+    fresh = sorted(p.name for p in fresh_elm.glob("*.json"))
+    committed = sorted(p.name for p in CQL_DIR.glob("*.json"))
+    assert fresh == committed
+    for name in fresh:
+        assert json.loads((fresh_elm / name).read_text()) == json.loads((CQL_DIR / name).read_text()), \
+            f"{name} differs from a fresh translation: run python -m tools.cql.translate"
+
+
+def test_translation_has_no_errors(fresh_elm: Path) -> None:
+    library = json.loads((fresh_elm / "NekpijnBeslisregels.json").read_text())["library"]
+    errors = [a for a in library.get("annotation", []) if a.get("errorSeverity") == "error"]
+    assert errors == []
+    assert (library["identifier"]["id"], library["identifier"]["version"]) == ("NekpijnBeslisregels", "2.0.0")
