@@ -15,7 +15,7 @@ from service.fhir_api.invalid_data import add_notes, screen_apply_body
 from service.fhir_api.outcome import FHIRError, FHIRResponse, outcome_response
 from service.fhir_api.routes import check_format
 from service.self_check_page.public import ANONYMOUS_APPLY_PLANS
-from service.store.offload import PublicBusy, run_public
+from service.store.offload import PublicBusy, run_blocking, run_public
 from service.store.recording import audit
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
@@ -25,6 +25,8 @@ router = APIRouter(prefix="/fhir", tags=["FHIR operations"], dependencies=[Depen
 
 #: deepest nesting of arrays and objects accepted in a body (FHIR content needs about 20)
 MAX_JSON_DEPTH = 100
+#: bodies above this are parsed in a worker thread (a 5 MB body takes tens of ms to parse)
+LARGE_BODY_BYTES = 256 * 1024
 
 
 def _reject_constant(name: str) -> float:
@@ -55,6 +57,13 @@ async def read_json(request: Request) -> object:
     if media not in JSON_TYPES:
         raise FHIRError(415, "not-supported", f"Content-Type must be application/fhir+json, got {media or 'none'!r}")
     raw = await request.body()
+    # a large body (hook calls and authenticated $apply take up to 5 MB) is parsed off the
+    # event loop, so that one big request does not stall the others
+    return (await run_blocking(parse_json, raw)) if len(raw) > LARGE_BODY_BYTES else parse_json(raw)
+
+
+def parse_json(raw: bytes) -> object:
+    """Strict JSON of a body (see read_json), or FHIRError 400."""
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -69,11 +78,12 @@ async def read_json(request: Request) -> object:
 
 
 async def _work(public: bool, fn, *args, **kwargs):
-    """CPU work of a call: for the public (anonymous) plans in the public endpoints' own thread
-    pool, so anonymous callers never stall the event loop (service/store/offload.py)."""
+    """CPU work of a call (validation, evaluation) off the event loop: for the public
+    (anonymous) plans in the public endpoints' own small pool, so anonymous callers can
+    never take the threads authenticated calls use (service/store/offload.py)."""
     if public:
         return await run_public(fn, *args, **kwargs)
-    return fn(*args, **kwargs)
+    return await run_blocking(fn, *args, **kwargs)
 
 
 def _parse(body: object):
@@ -122,13 +132,14 @@ async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
         return _busy()
     except NoDataError as exc:
         if not anonymous:
-            audit(request, service=service, hook="$apply", hook_instance=None, patient=args.subject, profile=None,
-                  summaries=[], started=started, outcome="no-data", status=422)
+            await run_blocking(audit, request, service=service, hook="$apply", hook_instance=None,
+                               patient=args.subject, profile=None, summaries=[], started=started,
+                               outcome="no-data", status=422)
         raise FHIRError(422, "not-found", str(exc)) from None
     add_notes(result.careplan, left_out, lang)
     if not anonymous:
         profile = result.case.feature("treatment-profile")
-        audit(request, service=service, hook="$apply", hook_instance=None, patient=args.subject,
-              profile=str(profile.value) if profile else None, summaries=[result.careplan["title"]],
-              started=started, outcome="ok", status=200)
+        await run_blocking(audit, request, service=service, hook="$apply", hook_instance=None,
+                           patient=args.subject, profile=str(profile.value) if profile else None,
+                           summaries=[result.careplan["title"]], started=started, outcome="ok", status=200)
     return FHIRResponse(result.careplan, headers={"Content-Language": lang})
