@@ -175,6 +175,16 @@ def local_datetime(day: date, at: time) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _dutch(resource: dict) -> dict:
+    """The resource with `language` nl: its displays are the Dutch ones of the CodeSystem
+    (the HL7 validator checks a display against the resource's language). The Patient
+    (a birth date only) has no text."""
+    if resource["resourceType"] == "Patient":
+        return resource
+    head = {k: resource[k] for k in ("resourceType", "id") if k in resource}
+    return {**head, "language": "nl", **{k: v for k, v in resource.items() if k not in head}}
+
+
 def build_case_bundle(case: dict, today: date, data_dictionary: dict) -> dict:
     """One FHIR R4 collection Bundle for a reference case evaluated on `today`."""
     return _CaseBuilder(case, today, Dictionary(data_dictionary)).bundle()
@@ -281,7 +291,7 @@ class _CaseBuilder:
             "type": "collection",
             "timestamp": local_datetime(self.today, BUNDLE_TIME),
             "entry": [
-                {"fullUrl": f"{FULL_URL_BASE}/{r['resourceType']}/{r['id']}", "resource": r}
+                {"fullUrl": f"{FULL_URL_BASE}/{r['resourceType']}/{r['id']}", "resource": _dutch(r)}
                 for r in resources
             ],
         }

@@ -58,12 +58,20 @@ def release_date() -> str:
     return str(yaml.safe_load((ROOT / "knowledge" / "release.yaml").read_text(encoding="utf-8"))["date"])
 
 
+# `copyright` of every artifact (markdown); the licence is the project's (pyproject: proprietary;
+# the FHIR package: `not-open-source`)
+COPYRIGHT = ("© Nekpijn CDS. Alle rechten voorbehouden; niet open source (All rights reserved; not open source). "
+             "Inhoud gebaseerd op de KNGF-richtlijn Nekpijn (2016), © KNGF. Bevat SNOMED CT®-codes "
+             "(© SNOMED International, gebruik onder de SNOMED CT Affiliate License) en LOINC®-codes "
+             "(© Regenstrief Institute, gebruik onder de LOINC-licentie).")
+
+
 def metadata_rulesets_fsh() -> str:
     """RuleSets every artifact inserts: release version, publisher, jurisdiction."""
     common = [f"* {{c}}publisher = {q(PUBLISHER)}", "* {c}contact[+].telecom[+].system = #url",
               '* {c}contact[=].telecom[=].value = "https://nekpijn-cds.org"',
               '* {c}jurisdiction = urn:iso:std:iso:3166#NL "Netherlands"', "* {c}experimental = false",
-              f"* {{c}}date = {q(release_date())}"]
+              f"* {{c}}date = {q(release_date())}", "* {c}language = #nl", f"* {{c}}copyright = {q(COPYRIGHT)}"]
     lines = [GENERATED_HEADER.format(sources="sushi-config.yaml and knowledge/release.yaml"),
              "// For definitions (StructureDefinition, CodeSystem, ValueSet): caret rules.",
              "RuleSet: DefinitionMetadata"] + [r.format(c="^") for r in common]
@@ -235,7 +243,7 @@ def codesystem_fsh(src: Sources) -> str:
         "interventions, inferred case features and their values, recommendations, sections and the "
         "self-check. Hierarchical by group (grouped-by). Displays in Dutch with an English designation. "
         "Source: KNGF-richtlijn Nekpijn (2016), via the DAK.")
-    lines += ["* ^name = \"Nekpijn\"", "* ^language = #nl", "* ^caseSensitive = true",
+    lines += ["* ^name = \"Nekpijn\"", "* ^caseSensitive = true",
               "* ^hierarchyMeaning = #grouped-by", "* ^content = #complete"]
     for code, uri, kind, desc in PROPERTIES:
         lines.append(f"* ^property[+].code = #{code}")
@@ -419,6 +427,12 @@ def valuesets_fsh(src: Sources) -> str:
 # ConceptMaps
 # --------------------------------------------------------------------------
 
+# cmd-1: a `narrower` (or `wider`) target says in a comment how the meanings differ
+NARROWER_FORM = "The SNOMED CT concept is one of the forms the local code covers (the local code maps to several)."
+NARROWER_NECK = ("The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging "
+                 "modality without a body site.")
+
+
 def conceptmap_fsh(src: Sources) -> str:
     disp = display_map(src)
     lines = [GENERATED_HEADER.format(sources="dak/data-dictionary.yaml"),
@@ -466,13 +480,13 @@ def conceptmap_fsh(src: Sources) -> str:
             if e.raw.get("note"):  # "generic; no neck-specific code verified"
                 targets.append((code, display, "wider", e.raw["note"]))
             elif len(refs) > 1:
-                targets.append((code, display, "narrower", None))
+                targets.append((code, display, "narrower", NARROWER_FORM))
             else:
                 targets.append((code, display, "equivalent", None))
         lines += element(e.code, targets)
     # §11 (v2): SNOMED CT imaging procedures of the neck → the local imaging code (no body site)
     for code in src.local_codes.get("imaging_snomed", {}):
-        lines += element(code, [(c, d, "narrower", None) for _, c, d in imaging_snomed(src, code)])
+        lines += element(code, [(c, d, "narrower", NARROWER_NECK) for _, c, d in imaging_snomed(src, code)])
     return "\n".join(lines) + "\n"
 
 

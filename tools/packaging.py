@@ -54,7 +54,7 @@ def package_manifest() -> dict:
         "dependencies": {"hl7.fhir.r4.core": "4.0.1"},
         "author": "Nekpijn CDS",
         "jurisdiction": "urn:iso:std:iso:3166#NL",
-        "license": "CC-BY-4.0",
+        "license": cfg["license"],  # not-open-source: the project is proprietary (pyproject.toml)
     }
 
 

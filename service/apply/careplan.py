@@ -133,5 +133,5 @@ def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[Applie
     key += [f"{f.code}={f.value}:{f.status}:" + ",".join(s.reference for s in f.evidence) for f in features]
     key += [about or "" for _, about, _ in groups]
     digest = hashlib.sha256("\n".join(key).encode()).hexdigest()
-    return {"resourceType": "CarePlan", "id": f"{plan.id}-{digest[:16]}",
+    return {"resourceType": "CarePlan", "id": f"{plan.id}-{digest[:16]}", "language": ctx.lang,
             **{k: v for k, v in result.items() if k != "resourceType"}}

@@ -54,7 +54,9 @@ def _role_ref(ctx: Context, role: dict) -> dict:
 
 
 def _common(ad: dict, rid: str, ctx: Context, priority: str | None) -> dict:
-    out = {"id": rid}
+    # the language of the request's texts (the validator reads displays in it); a card
+    # suggestion's standalone copy of the request keeps it
+    out = {"id": rid, "language": ctx.lang}
     if ad.get("kind") == "ServiceRequest":
         # R4 ServiceRequest.basedOn may only be a CarePlan, ServiceRequest or MedicationRequest:
         # `#` is the containing CarePlan (outputs.md, v2)

@@ -8,7 +8,6 @@ Description: "Every local code of Nekpijn CDS: the data-dictionary elements and 
 * ^status = #active
 * insert DefinitionMetadata
 * ^name = "Nekpijn"
-* ^language = #nl
 * ^caseSensitive = true
 * ^hierarchyMeaning = #grouped-by
 * ^content = #complete

@@ -84,56 +84,72 @@ Usage: #definition
 * group[=].element[=].target[+].code = #169435005
 * group[=].element[=].target[=].display = "Ultrasound therapy - analgesia"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT concept is one of the forms the local code covers (the local code maps to several)."
 * group[=].element[=].target[+].code = #169436006
 * group[=].element[=].target[=].display = "Ultrasound therapy - skeletal"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT concept is one of the forms the local code covers (the local code maps to several)."
 * group[=].element[+].code = #int-imaging-xray
 * group[=].element[=].display = "Röntgenfoto"
 * group[=].element[=].target[+].code = #712970008
 * group[=].element[=].target[=].display = "Plain X-ray of cervical vertebral column region"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[=].target[+].code = #303938002
 * group[=].element[=].target[=].display = "Plain X-ray of neck"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[+].code = #int-imaging-mri
 * group[=].element[=].display = "MRI-scan"
 * group[=].element[=].target[+].code = #571891000119109
 * group[=].element[=].target[=].display = "Magnetic resonance imaging of cervical spine without contrast"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[=].target[+].code = #60443006
 * group[=].element[=].target[=].display = "Magnetic resonance imaging of cervical spine with contrast"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[=].target[+].code = #382911000119105
 * group[=].element[=].target[=].display = "Magnetic resonance imaging of neck without contrast"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[=].target[+].code = #432541008
 * group[=].element[=].target[=].display = "Magnetic resonance imaging of neck with contrast"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[+].code = #int-imaging-ct
 * group[=].element[=].display = "CT-scan"
 * group[=].element[=].target[+].code = #241578008
 * group[=].element[=].target[=].display = "Computed tomography of cervical spine"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[=].target[+].code = #572061000119104
 * group[=].element[=].target[=].display = "Computed tomography of cervical spine without contrast"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[=].target[+].code = #762008
 * group[=].element[=].target[=].display = "Computed tomography of cervical spine with contrast"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[=].target[+].code = #169068008
 * group[=].element[=].target[=].display = "Computed tomography of neck"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[=].target[+].code = #431326009
 * group[=].element[=].target[=].display = "Computed tomography of neck with contrast"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[=].target[+].code = #241590005
 * group[=].element[=].target[=].display = "Computed tomography myelogram of cervical region"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[+].code = #int-imaging-ultrasound
 * group[=].element[=].display = "Echografie"
 * group[=].element[=].target[+].code = #431623007
 * group[=].element[=].target[=].display = "Ultrasonography of cervical spine"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."
 * group[=].element[=].target[+].code = #241453007
 * group[=].element[=].target[=].display = "Ultrasound scan of neck"
 * group[=].element[=].target[=].equivalence = #narrower
+* group[=].element[=].target[=].comment = "The SNOMED CT procedure is imaging of the neck (cervical spine); the local code is the imaging modality without a body site."

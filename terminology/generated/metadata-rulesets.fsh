@@ -9,6 +9,8 @@ RuleSet: DefinitionMetadata
 * ^jurisdiction = urn:iso:std:iso:3166#NL "Netherlands"
 * ^experimental = false
 * ^date = "2026-11-21"
+* ^language = #nl
+* ^copyright = "© Nekpijn CDS. Alle rechten voorbehouden; niet open source (All rights reserved; not open source). Inhoud gebaseerd op de KNGF-richtlijn Nekpijn (2016), © KNGF. Bevat SNOMED CT®-codes (© SNOMED International, gebruik onder de SNOMED CT Affiliate License) en LOINC®-codes (© Regenstrief Institute, gebruik onder de LOINC-licentie)."
 
 // For knowledge instances (Questionnaire, ActivityDefinition, PlanDefinition, ConceptMap).
 RuleSet: InstanceMetadata
@@ -19,3 +21,5 @@ RuleSet: InstanceMetadata
 * jurisdiction = urn:iso:std:iso:3166#NL "Netherlands"
 * experimental = false
 * date = "2026-11-21"
+* language = #nl
+* copyright = "© Nekpijn CDS. Alle rechten voorbehouden; niet open source (All rights reserved; not open source). Inhoud gebaseerd op de KNGF-richtlijn Nekpijn (2016), © KNGF. Bevat SNOMED CT®-codes (© SNOMED International, gebruik onder de SNOMED CT Affiliate License) en LOINC®-codes (© Regenstrief Institute, gebruik onder de LOINC-licentie)."
