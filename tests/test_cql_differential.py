@@ -31,7 +31,8 @@ ELM_DIR = ROOT / "knowledge" / "cql"
 FEATURES = ("radicular-syndrome", "grade", "course", "subgroup", "psychosocial-dominant",
             "treatment-profile", "treatment-effect")
 #: derived numbers compared (CaseResult.derived)
-DERIVED = ("age", "days-since-onset")
+DERIVED = ("age", "days-since-onset", "days-since-treatment-start", "baseline-nprs", "baseline-psk",
+           "follow-up-measured")
 COVERED = FEATURES + DERIVED
 #: two evaluation days: that of tests/test_rules_cases.py and one whose history crosses the
 #: switch to winter time (tests/apply_support.py)
