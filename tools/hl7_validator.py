@@ -14,7 +14,7 @@ gets its own home under build/validator/home whose package cache holds
   (definitions of cross-version extensions; we use none, and fhir.org is unreachable here);
 no terminology server (SNOMED CT, LOINC, BCP-47 and ISO 3166 codes are not checked against
 their code systems: docs/validation.md). Our profiles and terminology come in as the IG
-dist/fhir/package.tgz.
+build/validator/package.tgz (built like dist/fhir/package.tgz from the committed artifacts).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ RUNNER = ROOT / "interop" / "validator" / "Validate.java"
 WORK = ROOT / "build" / "validator"
 CLASSPATH = WORK / "classpath.txt"
 HOME = WORK / "home"
-PACKAGE = ROOT / "dist" / "fhir" / "package.tgz"
+# the FHIR package of the committed artifacts (as dist/fhir/package.tgz, which is not committed)
+PACKAGE = WORK / "package.tgz"
 ARTIFACTS = ROOT / "service" / "knowledge" / "fhir"
 EXAMPLES = ROOT / "examples"
 STAND_INS = {"hl7.fhir.xver-extensions": "0.1.0"}
@@ -96,8 +97,16 @@ def default_files(outputs_dir: Path) -> list[Path]:
     return files + sorted(write_outputs(outputs_dir))
 
 
-def validate(files: list[Path], package: Path = PACKAGE) -> tuple[list[Issue], float]:
+def ensure_package() -> Path:
+    """Our FHIR package (profiles, terminology, knowledge), built from the committed artifacts."""
+    from tools.packaging import write_package
+
+    return write_package(ARTIFACTS, EXAMPLES, PACKAGE)
+
+
+def validate(files: list[Path], package: Path | None = None) -> tuple[list[Issue], float]:
     """All issues the validator reports for `files`, and the seconds the run took."""
+    package = package or ensure_package()
     classpath = ensure_classpath()
     home = ensure_home()
     with tempfile.TemporaryDirectory() as tmp:
