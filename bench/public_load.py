@@ -154,16 +154,22 @@ def _flood(base: str, bodies: dict[str, bytes], stop: threading.Event, statuses:
                 statuses[key] += 1
 
 
-def measure(idle: float = 5.0, load: float = 10.0, clients: int = 4, workers: int = 1) -> dict:
+def measure(idle: float = 5.0, load: float = 10.0, clients: int = 4, workers: int = 1,
+            rate_limits: bool = False) -> dict:
+    """*rate_limits*: keep the default public rate limits (a flood from one address is then
+    mostly answered 429); off by default, so that the worst case is measured."""
     folder = Path(tempfile.mkdtemp(prefix="nekpijn-public-load-"))
     key = _issuer(folder)
     saved = {k: os.environ.get(k) for k in ("NEKPIJN_RATE_LIMIT_APPLY", "NEKPIJN_RATE_LIMIT_SUBMISSIONS")}
-    os.environ.update({"NEKPIJN_RATE_LIMIT_APPLY": "off", "NEKPIJN_RATE_LIMIT_SUBMISSIONS": "off"})
+    for k in saved:
+        os.environ.pop(k, None)
+    if not rate_limits:
+        os.environ.update({"NEKPIJN_RATE_LIMIT_APPLY": "off", "NEKPIJN_RATE_LIMIT_SUBMISSIONS": "off"})
     try:
         proc, base, log_path = _start(folder, f"sqlite:///{folder / 'store.db'}", workers)
     finally:
         for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     try:
         bodies = public_bodies(base)
         probe = Probe(base, key)
@@ -213,9 +219,11 @@ def main(argv=None) -> int:
     parser.add_argument("--load", type=float, default=10.0, help="seconds of measurement under load")
     parser.add_argument("--clients", type=int, default=4, help="threads sending large public requests")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers")
+    parser.add_argument("--rate-limits", action="store_true",
+                        help="keep the default public rate limits (default: off, the worst case)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
-    result = measure(args.idle, args.load, args.clients, args.workers)
+    result = measure(args.idle, args.load, args.clients, args.workers, args.rate_limits)
     print(report(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
