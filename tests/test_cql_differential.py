@@ -2,9 +2,10 @@
 cql-execution + cql-exec-fhir under Node.js) against the Python engine (service/facts +
 service/rules) on every reference case of tests/cases/cases.yaml.
 
-Covered features (COVERED): what NekpijnBeslisregels."CaseFeatures" defines. Not covered yet:
-serious-pathology (§1 beyond "suspected", which the grade uses), the derived
-rf-no-improvement-4w, the plan contents (§6 instruments, §9, §10); see docs/knowledge-cql.md.
+Covered features (COVERED): what NekpijnBeslisregels."CaseFeatures" defines (the case features
+of decision-logic §1-§8, with the derived rf-no-improvement-4w inside serious-pathology, and the
+derived numbers of §0.2 / §8). Not covered yet: the plan contents (§1 weighty flags and urgency,
+§6 instruments, §7 plan, §9 rows 2-8, §10); see docs/knowledge-cql.md.
 Every disagreement is a bug in one of the two engines: check it against dak/.
 """
 
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "interop" / "cql" / "runner"
 ELM_DIR = ROOT / "knowledge" / "cql"
 #: case features compared (decision-logic code → how the Python engine gives it)
-FEATURES = ("radicular-syndrome", "grade", "course", "subgroup", "psychosocial-dominant",
+FEATURES = ("serious-pathology", "radicular-syndrome", "grade", "course", "subgroup", "psychosocial-dominant",
             "treatment-profile", "treatment-effect")
 #: derived numbers compared (CaseResult.derived)
 DERIVED = ("age", "days-since-onset", "days-since-treatment-start", "baseline-nprs", "baseline-psk",
