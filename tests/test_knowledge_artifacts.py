@@ -18,7 +18,7 @@ from knowledge_support import (
     ARTIFACTS, artifact, artifacts, by_url, codes_named_in_dak, concepts, english, local_codes,
 )
 from tools import build_knowledge, generate_fsh
-from tools.packaging import build_package_bytes, transaction_bundle
+from tools.packaging import LOAD_ORDER, build_package_bytes, transaction_bundle, transaction_parts
 from tools.sources import CANONICAL_BASE, LOCAL_SYSTEM, SNOMED, Sources
 
 SRC = Sources()
@@ -492,3 +492,21 @@ def test_transaction_bundle_puts_every_artifact_by_id():
     assert bundle["type"] == "transaction"
     requests = {(e["request"]["method"], e["request"]["url"]) for e in bundle["entry"]}
     assert requests == {("PUT", f"{r['resourceType']}/{r['id']}") for r in artifacts().values()}
+
+
+def test_transaction_parts_hold_every_artifact_once_in_at_most_50_entries_in_load_order():
+    """A FHIR server may limit a transaction (Medplum: 50 entries); the parts load in order."""
+    whole = transaction_bundle(ARTIFACTS)
+    parts = transaction_parts(ARTIFACTS)
+    assert len(whole["entry"]) > 50 and len(parts) > 1
+    for part in parts:
+        get_fhir_model_class("Bundle").model_validate(part)
+        assert part["type"] == "transaction" and 0 < len(part["entry"]) <= 50
+    entries = [e for part in parts for e in part["entry"]]
+    urls = [e["request"]["url"] for e in entries]
+    assert len(urls) == len(set(urls))
+    assert sorted(entries, key=lambda e: e["request"]["url"]) == sorted(whole["entry"], key=lambda e: e["request"]["url"])
+    ranks = [LOAD_ORDER.index(e["resource"]["resourceType"]) for e in entries]
+    assert ranks == sorted(ranks), "terminology and profiles before what uses them"
+    # a smaller limit gives more, still complete parts
+    assert sum(len(p["entry"]) for p in transaction_parts(ARTIFACTS, max_entries=7)) == len(whole["entry"])

@@ -13,7 +13,8 @@ Steps:
    start-up while the files match);
 4. assemble dist/fhir/package.tgz (a FHIR NPM package) and
    dist/fhir/bundle-transaction.json (PUT by id, loads every artifact into
-   a FHIR server).
+   a FHIR server), and the same in parts of at most 50 entries,
+   dist/fhir/bundle-transaction-<n>.json (post them in order).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 from service.knowledge.loader import STAMP_FILE, KnowledgeError, artifacts_digest, write_validation_stamp
 from tools import generate_fsh
 from tools.core_package import ensure_core_package
-from tools.packaging import write_package, write_transaction_bundle
+from tools.packaging import write_package, write_transaction_bundle, write_transaction_parts
 from tools.sources import ROOT
 
 SUSHI = ROOT / "node_modules" / ".bin" / "sushi"
@@ -136,8 +137,10 @@ def build(check: bool = False) -> int:
     count = len(list(KNOWLEDGE_JSON.glob("*.json")))
     package = write_package(KNOWLEDGE_JSON, ROOT / "examples", DIST / "package.tgz")
     bundle = write_transaction_bundle(KNOWLEDGE_JSON, DIST / "bundle-transaction.json")
+    parts = write_transaction_parts(KNOWLEDGE_JSON, DIST)
     print(f"{count} artifacts → {KNOWLEDGE_JSON.relative_to(ROOT)}")
-    print(f"package → {package.relative_to(ROOT)}; transaction Bundle → {bundle.relative_to(ROOT)}")
+    print(f"package → {package.relative_to(ROOT)}; transaction Bundle → {bundle.relative_to(ROOT)}, "
+          f"and in {len(parts)} parts of ≤ 50 entries → dist/fhir/bundle-transaction-<n>.json")
     return 0
 
 

@@ -3,7 +3,10 @@
 * a FHIR NPM package (package/package.json, package/.index.json, the
   artifacts, and the example Bundles under package/example/), reproducible
   byte for byte (fixed mtimes, sorted members);
-* a transaction Bundle that loads every artifact into a FHIR server (PUT by id).
+* a transaction Bundle that loads every artifact into a FHIR server (PUT by id), and the
+  same split into parts of at most MAX_TRANSACTION_ENTRIES entries (servers limit a
+  transaction: Medplum to 50), to be posted in their order: terminology and profiles first,
+  then the Questionnaires, the ActivityDefinitions and last the PlanDefinitions that use them.
 """
 
 from __future__ import annotations
@@ -114,3 +117,32 @@ def write_transaction_bundle(artifacts_dir: Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(_json_bytes(transaction_bundle(artifacts_dir)))
     return target
+
+
+MAX_TRANSACTION_ENTRIES = 50
+# the order the parts load in: what a resource refers to (by canonical) comes before it
+LOAD_ORDER = ("CodeSystem", "ValueSet", "ConceptMap", "StructureDefinition", "Questionnaire",
+              "ActivityDefinition", "PlanDefinition")
+
+
+def transaction_parts(artifacts_dir: Path, max_entries: int = MAX_TRANSACTION_ENTRIES) -> list[dict]:
+    """The transaction Bundle split into parts of at most `max_entries` entries, in load order."""
+    whole = transaction_bundle(artifacts_dir)
+    rank = {t: n for n, t in enumerate(LOAD_ORDER)}
+    entries = sorted(whole["entry"], key=lambda e: rank.get(e["resource"]["resourceType"], len(rank)))
+    chunks = [entries[i:i + max_entries] for i in range(0, len(entries), max_entries)]
+    return [{"resourceType": "Bundle", "id": f"{whole['id']}-{n}", "type": "transaction", "entry": chunk}
+            for n, chunk in enumerate(chunks, 1)]
+
+
+def write_transaction_parts(artifacts_dir: Path, folder: Path) -> list[Path]:
+    """dist/fhir/bundle-transaction-<n>.json: post them in the order of n."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("bundle-transaction-*.json"):
+        old.unlink()
+    written = []
+    for n, part in enumerate(transaction_parts(artifacts_dir), 1):
+        target = folder / f"bundle-transaction-{n}.json"
+        target.write_bytes(_json_bytes(part))
+        written.append(target)
+    return written
