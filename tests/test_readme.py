@@ -162,6 +162,9 @@ def test_licence_is_stated_as_in_pyproject():
     assert licence == "LicenseRef-Proprietary"
     section = TEXT[TEXT.index("## Licence"):]
     assert licence in section and "Proprietary" in section
+    # the FHIR package says the same, with FHIR's code (its licence value set has no LicenseRef-)
+    sushi = (ROOT / "sushi-config.yaml").read_text()
+    assert re.search(r"^license: not-open-source$", sushi, re.M) and "not-open-source" in section
 
 
 def test_benchmark_durations_agree():
