@@ -24,6 +24,7 @@ from service.facts.gather import gather
 from service.rules import evaluate
 from tests.apply_support import TODAY as APPLY_TODAY, cases, data_dictionary
 from tools.case_bundles import build_case_bundle
+from tools.cql.generated_cases import generated_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "interop" / "cql" / "runner"
@@ -46,10 +47,23 @@ def node_modules() -> None:
                        capture_output=True, text=True)
 
 
+GENERATED_SEED = 16
+
+
+@lru_cache
+def generated() -> tuple[dict, ...]:
+    """≥ 200 generated patients (seeded variants of the reference cases)."""
+    return tuple(generated_cases(cases(), per_case=8, seed=GENERATED_SEED))
+
+
+def all_cases() -> list[dict]:
+    return [*cases(), *generated()]
+
+
 @lru_cache
 def cql_results(today: date) -> dict[str, dict]:
     node_modules()
-    bundles = [build_case_bundle(case, today, data_dictionary()) for case in cases()]
+    bundles = [build_case_bundle(case, today, data_dictionary()) for case in all_cases()]
     run = subprocess.run([shutil.which("node") or "node", str(RUNNER / "run.js"), str(ELM_DIR), today.isoformat()],
                          input=json.dumps(bundles), capture_output=True, text=True, check=True)
     return json.loads(run.stdout)
@@ -82,6 +96,18 @@ def test_the_cql_defines_every_covered_feature() -> None:
 @pytest.mark.parametrize("case", cases(), ids=[c["id"] for c in cases()])
 def test_cql_and_python_agree(case: dict, today: date) -> None:
     assert cql_case(case, today) == python_results(case, today)
+
+
+def test_cql_and_python_agree_on_generated_patients() -> None:
+    today = DAYS[0]
+    assert len(generated()) >= 200
+    disagreements = {}
+    for case in generated():
+        cql, py = cql_case(case, today), python_results(case, today)
+        diff = {key: (py[key], cql[key]) for key in COVERED if py[key] != cql[key]}
+        if diff:
+            disagreements[case["id"]] = diff  # feature: (python, cql)
+    assert disagreements == {}
 
 
 def test_the_cases_exercise_every_covered_feature() -> None:
