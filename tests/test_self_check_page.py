@@ -539,6 +539,24 @@ def test_a_server_error_is_shown_readably(page, live):
     assert not driver.find_element(By.ID, "result").is_displayed()
 
 
+def test_a_rate_limited_answer_is_a_plain_dutch_sentence(page, live):
+    """429 (rate limit) or 503 (busy): the visitor reads "too busy, try again", not the server's English."""
+    driver = page()
+    driver.execute_script("""
+        window.fetch = function () {
+            var body = JSON.stringify({resourceType: 'OperationOutcome', issue: [{severity: 'error',
+                code: 'throttled', diagnostics: 'Too many requests; at most 30 per 60 s from one address.'}]});
+            return Promise.resolve(new Response(body, {status: 429,
+                headers: {'Content-Type': 'application/fhir+json', 'Retry-After': '30'}}));
+        };""")
+    fill(driver, answers())
+    submit(driver)
+    box = driver.find_element(By.ID, "apply-error")
+    WebDriverWait(driver, WAIT).until(lambda d: box.is_displayed())
+    assert TEXTS["nl"]["too_many"] in box.text
+    assert "Too many requests" not in box.text
+
+
 # -- sending to the practice ------------------------------------------------------------------
 
 

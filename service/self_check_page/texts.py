@@ -112,6 +112,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sent": "Je antwoorden zijn naar de praktijk gestuurd. Je ontvangstnummer is:",
         "sent_hint": "Noem dit nummer als je contact hebt met de praktijk.",
         "send_error": "Versturen is niet gelukt. Probeer het later opnieuw.",
+        "too_many": "Het is nu te druk. Probeer het over een paar minuten opnieuw.",
         "footer": "Deze zelfcheck is gebaseerd op de KNGF-richtlijn Nekpijn en geeft geen diagnose.",
     },
     "en": {
@@ -186,6 +187,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sent": "Your answers have been sent to the practice. Your receipt number is:",
         "sent_hint": "Give this number when you contact the practice.",
         "send_error": "Sending failed. Please try again later.",
+        "too_many": "It is too busy right now. Please try again in a few minutes.",
         "footer": "This self-check is based on the KNGF neck pain guideline and does not give a diagnosis.",
     },
 }
@@ -196,5 +198,5 @@ assert set(TEXTS["nl"]) == set(TEXTS["en"])
 SCRIPT_TEXTS = (
     "busy", "errors_title", "errors_intro", "answer_missing", "result_label", "urgent_label", "today_label",
     "result_error_title", "result_error", "technical", "sending", "consent_missing", "contact_invalid", "send_error",
-    "yes", "no",
+    "too_many", "yes", "no",
 )

@@ -282,6 +282,8 @@
       setBusy(false);
       if (res.ok && res.body && res.body.resourceType === 'CarePlan') {
         showAdvice(res.body, response);
+      } else if (res.status === 429 || res.status === 503) {
+        showApplyError(T.too_many);  // rate limit or busy: a plain sentence, not the server's text
       } else {
         showApplyError(outcomeText(res.body) || ('HTTP ' + res.status));
       }
@@ -438,6 +440,8 @@
         sendForm.hidden = true;
         receipt.hidden = false;
         receipt.focus();
+      } else if (res.status === 429 || res.status === 503) {
+        showSendError(T.too_many, null);
       } else {
         var detail = outcomeText(res.body);
         showSendError(T.send_error + (detail ? ' (' + detail + ')' : ''), null);
