@@ -73,7 +73,10 @@ def _npm_unpack(spec: str, inside: str, target: Path) -> None:
         tgz = next(Path(tmp).glob("*.tgz"))
         with tarfile.open(tgz) as tar:
             members = [m for m in tar.getmembers() if m.name == inside or m.name.startswith(inside + "/")]
-            tar.extractall(tmp, members=members, filter="data")
+            # the "data" filter where Python has it (Debian's 3.11.2 has not; the members are
+            # already limited to the one folder of a package from the npm registry)
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(tmp, members=members, **safe)
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,20 @@ def _download_tgz() -> None:
             shutil.copyfileobj(src, dst)
 
 
+def _safe_extract(tar: tarfile.TarFile, target: Path) -> None:
+    """Extract regular files and folders inside *target* only (the "data" filter where
+    Python has it; Debian's 3.11.2 has not, so the same check by hand there)."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(target, filter="data")
+        return
+    root = target.resolve()
+    for member in tar.getmembers():
+        path = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or root not in (path, *path.parents):
+            raise tarfile.TarError(f"refusing to extract {member.name!r}")
+    tar.extractall(target)
+
+
 def ensure_core_package() -> Path:
     """Make sure the core package is unpacked in the FHIR cache; return its tgz."""
     if not CACHE_TGZ.exists():
@@ -52,7 +66,7 @@ def ensure_core_package() -> Path:
     if not (target / "package" / "package.json").exists():
         target.mkdir(parents=True, exist_ok=True)
         with tarfile.open(CACHE_TGZ) as tar:
-            tar.extractall(target, filter="data")
+            _safe_extract(tar, target)
     return CACHE_TGZ
 
 
