@@ -6,12 +6,13 @@
 Steps:
 1. regenerate the generated FSH from dak/ and knowledge/ (tools.generate_fsh);
 2. compile terminology/ and profiles/ with SUSHI, offline, with snapshots;
-3. copy the resulting JSON into service/knowledge/fhir/ (committed: the
+3. add a generated Dutch narrative to every artifact (tools.narrative_artifacts);
+4. copy the resulting JSON into service/knowledge/fhir/ (committed: the
    service loads it at start-up and needs no SUSHI at run time), validate
    every artifact with its R4B model and write the validation stamp
    (service/knowledge/loader.py: the service then skips that validation at
    start-up while the files match);
-4. assemble dist/fhir/package.tgz (a FHIR NPM package) and
+5. assemble dist/fhir/package.tgz (a FHIR NPM package) and
    dist/fhir/bundle-transaction.json (PUT by id, loads every artifact into
    a FHIR server), and the same in parts of at most 50 entries,
    dist/fhir/bundle-transaction-<n>.json (post them in order).
@@ -33,6 +34,7 @@ from pathlib import Path
 from service.knowledge.loader import STAMP_FILE, KnowledgeError, artifacts_digest, write_validation_stamp
 from tools import generate_fsh
 from tools.core_package import ensure_core_package
+from tools.narrative_artifacts import add_narratives
 from tools.packaging import write_package, write_transaction_bundle, write_transaction_parts
 from tools.sources import ROOT
 
@@ -64,7 +66,7 @@ def fsh_files() -> list[Path]:
 
 
 def compile_fsh(workdir: Path) -> SushiResult:
-    """Compile every FSH file of the project with SUSHI in `workdir`."""
+    """Compile every FSH file of the project with SUSHI in `workdir`, then add the narratives."""
     ensure_core_package()
     ensure_sushi()
     fsh_in = workdir / "input" / "fsh"
@@ -80,7 +82,10 @@ def compile_fsh(workdir: Path) -> SushiResult:
     warnings = re.findall(r"^warn\s+(.*)$", log, flags=re.M)
     if proc.returncode and not errors:
         errors = 1
-    return SushiResult(errors, warnings, workdir / "fsh-generated" / "resources", log)
+    resources = workdir / "fsh-generated" / "resources"
+    if not errors:
+        add_narratives(resources)  # part of the build output, so --check and the tests compare with it
+    return SushiResult(errors, warnings, resources, log)
 
 
 def unexpected_warnings(result: SushiResult) -> list[str]:
