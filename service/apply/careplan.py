@@ -1,4 +1,5 @@
-"""Assemble the $apply result: CarePlan with a contained RequestGroup (outputs.md).
+"""Assemble the $apply result: CarePlan with a contained RequestGroup (outputs.md), and its
+generated narrative (service/apply/narrative.py).
 
 contained = [RequestGroup, the requests its actions point to, the
 PractitionerRoles they address, the case-feature Observations]. Ids are
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 
 from service.apply.instantiate import Context, instantiate
+from service.apply.narrative import careplan_div, text_element
 from service.apply.plans import AppliedAction, CompiledPlan
 from service.apply.terminology import Terminology
 from service.facts.model import Feature
@@ -133,5 +135,7 @@ def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[Applie
     key += [f"{f.code}={f.value}:{f.status}:" + ",".join(s.reference for s in f.evidence) for f in features]
     key += [about or "" for _, about, _ in groups]
     digest = hashlib.sha256("\n".join(key).encode()).hexdigest()
-    return {"resourceType": "CarePlan", "id": f"{plan.id}-{digest[:16]}", "language": ctx.lang,
-            **{k: v for k, v in result.items() if k != "resourceType"}}
+    head = {"resourceType": "CarePlan", "id": f"{plan.id}-{digest[:16]}", "language": ctx.lang}
+    body = {k: v for k, v in result.items() if k != "resourceType"}
+    # the whole plan as a generated narrative (issue 15; the contained resources carry none, dom-1)
+    return {**head, "text": text_element(careplan_div({**head, **body})), **body}

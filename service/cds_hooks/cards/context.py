@@ -15,6 +15,7 @@ from typing import Any
 
 from service.apply.engine import ApplyResult
 from service.apply.instantiate import Context, instantiate
+from service.apply.narrative import request_div, with_text
 from service.apply.plans import AppliedAction, CompiledAction
 from service.apply.terminology import LOCAL_SYSTEM
 from service.cds_hooks.cards.hygiene import prune
@@ -249,10 +250,11 @@ class CardContext:
 
     # -- suggestions -------------------------------------------------------------
 
-    def standalone(self, resource: dict, priority: str | None = None) -> dict:
+    def standalone(self, resource: dict, priority: str | None = None, title: str | None = None) -> dict:
         """A contained request as a resource of its own: without the contained-only id and
         `basedOn` the RequestGroup, with the contained resources it points to (the
-        PractitionerRole of a consult) in itself, and the priority the plan gave it."""
+        PractitionerRole of a consult) in itself, the priority the plan gave it and (top-level
+        now) a generated narrative."""
         res = copy.deepcopy(resource)
         res.pop("id", None)
         based_on = [r for r in res.get("basedOn", []) if not str(r.get("reference", "")).startswith("#")]
@@ -270,7 +272,7 @@ class CardContext:
                 local.append(ref)
         if local:
             res["contained"] = [copy.deepcopy(contained[ref]) for ref in local]
-        return prune(res)
+        return with_text(prune(res), request_div(res, title))
 
     def create(self, key: str, item: Item, recommended: bool, label: str | None = None) -> dict | None:
         """A suggestion that creates the item's request (None when it has none)."""
@@ -278,7 +280,7 @@ class CardContext:
             return None
         return {"key": key, "label": label or self.title(item), "isRecommended": recommended,
                 "actions": [{"type": "create", "description": self.description(item) or self.title(item),
-                             "resource": self.standalone(item.resource, item.priority)}]}
+                             "resource": self.standalone(item.resource, item.priority, self.title(item))}]}
 
     def gp_referral(self, key: str, recommended: bool, intent: str) -> dict | None:
         """A suggestion that creates the §1 GP referral when the plan holds none (the flags card,
@@ -297,6 +299,7 @@ class CardContext:
                               priority, {"intent": intent})
         request.pop("id", None)
         request.pop("basedOn", None)  # "#" (the containing CarePlan) means nothing in a standalone resource
+        request = with_text(request, request_div(request, self.t(action.title)))
         return {"key": key, "label": self.words["gp-label"], "isRecommended": recommended,
                 "actions": [{"type": "create", "description": self.t(action.description) or self.words["gp-label"],
                              "resource": prune(request)}]}
