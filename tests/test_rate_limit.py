@@ -8,17 +8,13 @@ throw-away server it starts), each in a fresh schema, as in tests/test_store.py.
 from __future__ import annotations
 
 import dataclasses
-import os
 import socket
 import threading
 import time
-import uuid
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from self_check_support import APPLY_PATH, OUTCOMES, apply_parameters, questionnaire_response
 from service.app import create_app
@@ -26,36 +22,10 @@ from service.config import ConfigError, Settings
 from service.security.rate_limit import TrustedProxies, client_address
 from service.store import Store
 from service.store.rate_limit_guard import RateLimitGuard
+from test_store import backend, new_url  # noqa: F401  (fixtures: a new database on SQLite and PostgreSQL)
 
-PG_URL = os.environ.get("NEKPIJN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 FHIR = {"Content-Type": "application/fhir+json"}
 SUBMISSIONS = "/zelfcheck/submissions"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def new_url(request, tmp_path):
-    """Factory: the URL of a new, empty database on the backend under test."""
-    schemas: list[str] = []
-    admin = None
-    if request.param == "postgresql":
-        url = make_url(PG_URL)
-        admin = psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                                dbname=url.database, connect_timeout=5, autocommit=True)
-
-    def make() -> str:
-        if admin is None:
-            return f"sqlite:///{tmp_path / uuid.uuid4().hex[:8] / 'store.db'}"
-        schema = f"nekpijn_rate_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        schemas.append(schema)
-        return make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
-
-    yield make
-    if admin is not None:
-        for schema in schemas:
-            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.close()
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from service.self_check_page.submission import consent_resource
 from service.self_check_page.texts import CONSENT_VERSION, consent_sha256
 from service.store import SelfCheckSubmission, Store
 from service.store.housekeeping import Housekeeping
-from test_rate_limit import new_url, stores  # noqa: F401  (fixtures: SQLite and PostgreSQL)
+from test_rate_limit import stores  # noqa: F401  (fixture)
+from test_store import backend, new_url  # noqa: F401  (fixtures: a new database on SQLite and PostgreSQL)
 
 UTC = timezone.utc
 NOW = datetime.now(UTC)
