@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+import pytest
+
 _DB_DIR = tempfile.mkdtemp(prefix="nekpijn-tests-")
 os.environ.setdefault("NEKPIJN_AUTH", "off")
 # the public endpoints' rate limit counts per client address, and every TestClient is "testclient":
@@ -51,3 +53,11 @@ def pytest_report_header(config):
     if _temp_postgres is not None:
         return f"PostgreSQL: throw-away server {_temp_postgres.url} ({_temp_postgres.bindir})"
     return "PostgreSQL: NEKPIJN_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="module")
+def signer(tmp_path_factory):
+    """A test JWT issuer (ES384 key + trusted-issuers file), one per test module."""
+    from hooks_support import Signer
+
+    return Signer.create(tmp_path_factory.mktemp("keys"))

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from apply_support import NOW, TODAY, apply_parameters, assert_case, cases, data_dictionary, due_day, amsterdam_day, \
     features, request_due
-from hooks_support import (GP_ROLE, ONE_CARD_KINDS, Signer, appears, careplans_of, catalogue_kinds, created,
+from hooks_support import (GP_ROLE, ONE_CARD_KINDS, appears, careplans_of, catalogue_kinds, created,
                            ehr_prefetch, hook_request, is_referral, plan_items, referral_role,
                            resources_of, suggestions_creating, text_of)
 from service.app import create_app
@@ -35,11 +35,6 @@ PLAN = "/fhir/PlanDefinition/nekpijn-behandelprofiel/$apply"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 ORDER_CASES = [c for c in cases() if c.get("orders")]
 PROFILES = ("profile-a", "profile-b", "profile-c", "profile-d")
-
-
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory):
-    return Signer.create(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="module")

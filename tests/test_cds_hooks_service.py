@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from apply_support import NOW, TODAY, assert_case, cases
-from hooks_support import Signer, hook_request, prefetch_for, resources_of
+from hooks_support import hook_request, prefetch_for, resources_of
 from service.app import create_app
 from service.cds_hooks.discovery import PREFETCH_KEYS
 from service.config import Settings
@@ -21,11 +21,6 @@ ORDERS = "nekpijn-orders-sign"
 ORDERS_SELECT = "nekpijn-orders-select"
 SNOMED = "http://snomed.info/sct"
 LOCAL = "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn"
-
-
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory):
-    return Signer.create(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="module")

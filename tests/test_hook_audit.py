@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from apply_support import NOW, TODAY, cases
-from hooks_support import Signer, hook_request, prefetch_for, resources_of
+from hooks_support import hook_request, prefetch_for, resources_of
 from service.app import create_app
 from service.cds_hooks.discovery import PREFETCH_KEYS
 from service.config import Settings
@@ -17,11 +17,6 @@ from service.config import Settings
 BASE = "http://testserver"
 SERVICE = "nekpijn-behandelprofiel"
 CLOSED = "http://127.0.0.1:9/fhir"  # the discard port: nothing listens
-
-
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory):
-    return Signer.create(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
 
 from apply_support import cases
-from hooks_support import Signer
 from service.app import create_app
 from service.config import Settings
 from service.facts.model import AMSTERDAM
@@ -46,11 +45,6 @@ def resources_in(value) -> list[dict]:
     if value["resourceType"] == "Bundle":
         return [e["resource"] for e in value.get("entry", [])]
     return [value]
-
-
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory):
-    return Signer.create(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="module")

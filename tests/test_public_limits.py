@@ -16,7 +16,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from hooks_support import Signer
 from self_check_support import APPLY_PATH, OUTCOMES, apply_parameters, questionnaire_response
 from service.app import create_app, public_routes
 from service.config import Settings
@@ -29,11 +28,6 @@ ORIGIN = "https://ehr.example.org"
 HOOK = "/cds-services/nekpijn-behandelprofiel"
 AUTH_APPLY = "/fhir/PlanDefinition/nekpijn-behandelprofiel/$apply"
 FHIR = {"Content-Type": "application/fhir+json"}
-
-
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory):
-    return Signer.create(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apply_support import NOW, apply_parameters, cases, contained
-from hooks_support import Signer
 from knowledge_support import artifact, english
 from service import rules
 from service.app import create_app
@@ -692,11 +691,6 @@ def test_openapi_lists_the_self_check_as_plan_not_as_service(client):
 # ---------------------------------------------------------------------------
 
 LIMIT = 60_000
-
-
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory):
-    return Signer.create(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="module")
