@@ -279,3 +279,24 @@ def test_the_public_pool_runs_one_job_at_a_time_and_refuses_a_long_queue(monkeyp
     assert peak[0] == offload.PUBLIC_THREADS == 1
     assert results.count("done") >= 3 and any(isinstance(r, offload.PublicBusy) for r in results)
     assert asyncio.run(offload.run_blocking(sum, [1, 2, 3])) == 6
+
+
+def test_a_full_public_pool_answers_503_with_retry_after(client, monkeypatch):
+    """PublicBusy from the pool becomes one 503 OperationOutcome, on $apply and on submissions alike."""
+    from service.fhir_api import apply_route
+    from service.self_check_page import routes as page_routes
+    from service.store.offload import PublicBusy
+
+    async def full(*_args, **_kwargs):
+        raise PublicBusy()
+
+    monkeypatch.setattr(apply_route, "run_public", full)
+    monkeypatch.setattr(page_routes, "run_public", full)
+    given, code = OUTCOMES["appointment"]
+    submission = json.dumps({"questionnaireResponse": questionnaire_response(given), "adviceCode": code,
+                             "language": "nl", "consent": True, "consentVersion": CONSENT_VERSION})
+    for response in (client.post(APPLY_PATH, content=padded_apply(1000), headers=FHIR),
+                     client.post("/zelfcheck/submissions", content=submission,
+                                 headers={"Content-Type": "application/json"})):
+        body = assert_outcome(response, 503, "busy")
+        assert body["issue"][0]["code"] == "transient" and response.headers["Retry-After"] == "1"

@@ -12,10 +12,10 @@ from service.apply.operation import ApplyInputError, negotiate_language, parse_a
 from service.evaluation_date import EvaluationDateError, evaluation_instant
 from service.facts.gather import NoDataError
 from service.fhir_api.invalid_data import add_notes, screen_apply_body
-from service.fhir_api.outcome import FHIRError, FHIRResponse, outcome_response
+from service.fhir_api.outcome import FHIRError, FHIRResponse
 from service.fhir_api.routes import check_format
 from service.self_check_page.public import ANONYMOUS_APPLY_PLANS
-from service.store.offload import PublicBusy, run_blocking, run_public
+from service.store.offload import run_blocking, run_public
 from service.store.recording import audit
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
@@ -92,11 +92,6 @@ def _parse(body: object):
     return parse_apply(cleaned), left_out
 
 
-def _busy() -> FHIRResponse:
-    return outcome_response(503, "transient", "busy; please try again in a moment",
-                            headers={"Retry-After": str(PublicBusy.retry_after)})
-
-
 @router.post("/PlanDefinition/{plan_id}/$apply", summary="Apply a PlanDefinition to a patient's data")
 async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
     """R4 `$apply`: returns a CarePlan with a contained RequestGroup, requests and case features.
@@ -115,8 +110,6 @@ async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
         args, left_out = await _work(anonymous, _parse, body)  # FHIR validation
     except ApplyInputError as exc:
         raise FHIRError(exc.status, exc.code, exc.message, exc.expression) from None
-    except PublicBusy:
-        return _busy()
     lang = args.lang or negotiate_language(request.headers.get("accept-language"))
     started = time.perf_counter()
     service = f"$apply:{plan_id}"
@@ -128,8 +121,6 @@ async def apply_plan(plan_id: str, request: Request) -> FHIRResponse:
     try:
         result = await _work(anonymous, engine.apply, plan_id, args.resources, args.subject, now=now, lang=lang,
                              encounter=args.encounter, practitioner=args.practitioner)
-    except PublicBusy:
-        return _busy()
     except NoDataError as exc:
         if not anonymous:
             await run_blocking(audit, request, service=service, hook="$apply", hook_instance=None,

@@ -93,8 +93,18 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> FHIRResp
     return outcome_response(400, "invalid", f"Invalid request: {text}", locations)
 
 
+async def _public_busy(_: Request, exc: Exception) -> FHIRResponse:
+    from service.store.offload import PublicBusy
+
+    return outcome_response(503, "transient", "busy; please try again in a moment",
+                            headers={"Retry-After": str(PublicBusy.retry_after)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every handled error an OperationOutcome."""
+    from service.store.offload import PublicBusy  # the public endpoints' pool is full (run_public)
+
     app.add_exception_handler(FHIRError, _fhir_error)
+    app.add_exception_handler(PublicBusy, _public_busy)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

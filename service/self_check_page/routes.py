@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from service.apply.engine import UnknownPlan
 from service.facts.gather import NoDataError
-from service.fhir_api.outcome import FHIRError, outcome_response
+from service.fhir_api.outcome import FHIRError
 from service.self_check_page import render
 from service.self_check_page.public import PAGE_PATH, PAGE_SLASH_PATH, PLAN_ID, STATIC_PREFIX, SUBMISSIONS_PATH
 from service.self_check_page.questionnaire import UnsupportedQuestionnaire, check_supported
@@ -26,7 +26,7 @@ from service.self_check_page.submission import (
 )
 from service.self_check_page.texts import DEFAULT_LANGUAGE, LANGUAGES
 from service.store import StoreUnavailable
-from service.store.offload import PublicBusy, run_blocking, run_public
+from service.store.offload import run_blocking, run_public
 from service.store.outage import outage_of
 
 QUESTIONNAIRE_ID = "nekklachten-zelfcheck"
@@ -92,12 +92,6 @@ def self_check_page_slash(request: Request) -> RedirectResponse:
     return RedirectResponse("../zelfcheck" + (f"?{query}" if query else ""), status_code=301)
 
 
-def busy_response() -> Response:
-    """503 when the public endpoints' own thread pool has too much waiting already."""
-    return outcome_response(503, "transient", "the self-check is busy; please try again in a moment",
-                            headers={"Retry-After": str(PublicBusy.retry_after)})
-
-
 @router.api_route(STATIC_PREFIX + "{name}", methods=["GET", "HEAD"], include_in_schema=False)
 def self_check_static(name: str) -> Response:
     path = STATIC_FILES.get(name)
@@ -135,8 +129,6 @@ async def self_check_submission(request: Request) -> JSONResponse:
         checked, advice = await run_public(_checked, request, raw, questionnaire)
     except SubmissionError as exc:
         raise FHIRError(exc.status, exc.code, exc.message, exc.expression) from None
-    except PublicBusy:
-        return busy_response()
     now = request.app.state.clock().astimezone(timezone.utc)
     store = request.app.state.store
     outage = outage_of(store)
