@@ -15,6 +15,8 @@ profiles/observations.fsh):
   `intake_status` (default completed); one group item per data-dictionary group that has
   answers, the answers in data-dictionary order (`tests_in_qr` as answers of the test items).
   `empty_qr`: an intake without any item. Without answers (and not `empty_qr`) there is no intake.
+  With `conformant=True` (the examples) the required yes/no items of each group an intake
+  holds are answered too (`answer_required_items`); the case tests use the partial intakes.
 * Further intakes `extra_qrs` [{days, time, status, answers}]: `<case>-intake-d<days>`,
   authored today - days at `time` (default 00:05), status default completed; only the
   answers given (an onset-date only when the answers hold one, e.g. "-230d").
@@ -185,9 +187,67 @@ def _dutch(resource: dict) -> dict:
     return {**head, "language": "nl", **{k: v for k, v in resource.items() if k not in head}}
 
 
-def build_case_bundle(case: dict, today: date, data_dictionary: dict) -> dict:
-    """One FHIR R4 collection Bundle for a reference case evaluated on `today`."""
-    return _CaseBuilder(case, today, Dictionary(data_dictionary)).bundle()
+def build_case_bundle(case: dict, today: date, data_dictionary: dict, *, conformant: bool = False) -> dict:
+    """One FHIR R4 collection Bundle for a reference case evaluated on `today`.
+
+    `conformant` (the examples only, tools/make_examples.py): every completed / amended
+    intake answers each required yes/no item of the groups it holds, as a conformant EHR
+    answering our Questionnaire must (see `answer_required_items`). The case tests keep the
+    partial intakes cases.yaml describes: the service must handle those too."""
+    dd = Dictionary(data_dictionary)
+    bundle = _CaseBuilder(case, today, dd).bundle()
+    if conformant:
+        answer_required_items([e["resource"] for e in bundle["entry"]], dd)
+    return bundle
+
+
+#: intakes the service reads (decision-logic §0); only these are completed by the examples
+READ_STATUSES = ("completed", "amended")
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def answer_required_items(resources: list[dict], dd: Dictionary) -> None:
+    """Answer, in place, every unanswered required boolean item of each group a completed or
+    amended intake holds, without changing what the service reads (decision-logic §0, §2).
+
+    An item gets the latest value an earlier source gave it — an earlier intake's answer or
+    an earlier boolean Observation of its code — else `false`. Carrying the value forward keeps
+    the newest answer per linkId what it was ("newest wins": a later `false` would otherwise
+    override an earlier `true`); a first `false` leaves S ("at least one present") as it was,
+    and "assessed" too, since the group already holds an answered symptom/sign item. A group
+    the intake does not hold stays absent: no CRS item answered models "not assessed"."""
+    required = [code for code, element in dd.elements.items()
+                if element.get("required") and element["type"] == "boolean"]
+    events: list[tuple[datetime, str, bool]] = []  # (instant, code, value) of earlier sources
+    for r in resources:
+        if r["resourceType"] == "Observation" and "valueBoolean" in r:
+            code = r["code"]["coding"][0]["code"]
+            if code in required:
+                events.append((_instant(r["effectiveDateTime"]), code, r["valueBoolean"]))
+    intakes = sorted((r for r in resources
+                      if r["resourceType"] == "QuestionnaireResponse" and r["status"] in READ_STATUSES),
+                     key=lambda r: _instant(r["authored"]))
+    for qr in intakes:
+        authored = _instant(qr["authored"])
+        for group in qr.get("item", []):
+            answered = {item["linkId"] for item in group.get("item", [])}
+            missing = [code for code in required
+                       if dd.group_of[code]["code"] == group["linkId"] and code not in answered]
+            if not missing:
+                continue
+            for code in missing:
+                earlier = [(at, value) for at, c, value in events if c == code and at < authored]
+                value = max(earlier, key=lambda e: e[0])[1] if earlier else False
+                group["item"].append({"linkId": code, "text": dd.element(code)["nl"],
+                                      "answer": [{"valueBoolean": value}]})
+            group["item"].sort(key=lambda item: dd.order[item["linkId"]])
+        for group in qr.get("item", []):
+            for item in group.get("item", []):
+                if item["linkId"] in required:
+                    events.append((authored, item["linkId"], item["answer"][0]["valueBoolean"]))
 
 
 def build_draft_orders(case: dict, data_dictionary: dict) -> list[dict]:

@@ -5,6 +5,12 @@ plus the self-check examples: examples/self-check-*.json (tools/self_check_bundl
     python -m tools.make_examples --out DIR  # writes elsewhere (the freshness test uses this)
     python -m tools.make_examples --check    # exit 1 when examples/ is stale
 
+The intakes of the examples are conformant: every completed intake answers each required
+yes/no item of the groups it holds (tools.case_bundles.answer_required_items: the latest
+earlier answer carried forward, else `false`, so nothing the service reads changes;
+tests/test_examples.py proves it per case). The case tests keep the partial intakes of
+cases.yaml.
+
 The evaluation day is FIXED (EVALUATION_DAY, Europe/Amsterdam), so the files
 are stable; the day is recorded in each Bundle (timestamp and the
 evaluation-date extension on Bundle.meta). Case format: tests/cases/cases.yaml.
@@ -50,7 +56,7 @@ def example_texts(cases_path: Path = CASES, dictionary_path: Path = DATA_DICTION
         name = f"{case['id']}.json"
         if name in texts:
             raise ValueError(f"duplicate case id {case['id']}")
-        texts[name] = render(build_case_bundle(case, today, data_dictionary))
+        texts[name] = render(build_case_bundle(case, today, data_dictionary, conformant=True))
     for name, bundle in self_check_examples().items():  # a patient's self-check: the `data` of its $apply
         if f"{name}.json" in texts:
             raise ValueError(f"duplicate example name {name}")

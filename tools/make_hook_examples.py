@@ -5,7 +5,8 @@
     python -m tools.make_hook_examples --check    # exit 1 when examples/hooks/ is stale
 
 Every request is built from one reference case (REFERENCE_CASE, tests/cases/cases.yaml)
-on the examples' evaluation day (tools/make_examples.EVALUATION_DAY), with the same code
+on the examples' evaluation day (tools/make_examples.EVALUATION_DAY) and with the
+examples' conformant intakes (the same resources as examples/<case>.json), with the same code
 the hook tests use (tools/hook_requests.py): every prefetch key the service advertises
 for the hook (service/cds_hooks/discovery.PREFETCH_KEYS) answered the way a FHIR server
 answers the query — a search without matches is an empty searchset, which tells the
@@ -50,7 +51,7 @@ def example_requests(case_id: str = REFERENCE_CASE) -> dict[str, dict]:
     cases = {c["id"]: c for c in load_yaml(CASES)["cases"]}
     case = cases[case_id]
     dictionary = load_yaml(DATA_DICTIONARY)
-    resources = [e["resource"] for e in build_case_bundle(case, EVALUATION_DAY, dictionary)["entry"]]
+    resources = [e["resource"] for e in build_case_bundle(case, EVALUATION_DAY, dictionary, conformant=True)["entry"]]
     drafts = build_draft_orders(case, dictionary)
     requests = {}
     for hook in SERVICES:
