@@ -1,0 +1,214 @@
+"""A real FHIR server for the interoperability tests: HAPI FHIR JPA server (R4, H2 in memory).
+
+    python -m tools.hapi_server            # start it, load the knowledge, print the base URL; Ctrl-C stops it
+    python -m tools.hapi_server --bare     # start it empty
+
+The server is HAPI FHIR's JPA server from Maven Central jars (interop/hapi/pom.xml) started by
+a small launcher (interop/hapi/HapiServer.java) on 127.0.0.1 and a free port; its base URL is
+``http://127.0.0.1:<port>/fhir``. Maven resolves the jars into ~/.m2 on first use (later runs
+work offline); the class path is cached in build/hapi/classpath.txt and resolved again only
+when the pom changes. Java stays out of the service's run-time path: this is for tests and
+for repeating the interoperability checks by hand (docs/interop.md).
+
+`hapi_server()` is a context manager: it starts the JVM, waits until ``GET /metadata``
+answers 200, yields a :class:`HapiServer`, and stops the JVM when the block ends, also when
+it ends with an exception. The JVM also stops by itself when this process dies (it exits
+when its standard input, a pipe held by this process, closes).
+
+`knowledge_parts()` writes the split transaction Bundles (≤ 50 entries each) from the
+committed artifacts, with the function the knowledge build writes dist/fhir/ with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+from tools.sources import ROOT
+
+POM = ROOT / "interop" / "hapi" / "pom.xml"
+LAUNCHER = ROOT / "interop" / "hapi" / "HapiServer.java"
+WORK = ROOT / "build" / "hapi"
+CLASSPATH = WORK / "classpath.txt"
+LOG = WORK / "server.log"
+ARTIFACTS = ROOT / "service" / "knowledge" / "fhir"
+#: a jar whose presence in ~/.m2 means Maven can try offline first
+MARKER = Path.home() / ".m2" / "repository" / "ca" / "uhn" / "hapi" / "fhir" / "hapi-fhir-jpaserver-base"
+#: JVM options: quick start-up matters more than peak speed for a test server; the heap is
+#: bounded (the machine is shared); serial GC suits 2 cores
+JVM_OPTIONS = ("-Xmx1536m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+FHIR_JSON = "application/fhir+json"
+
+
+class HapiError(RuntimeError):
+    """The HAPI server could not be resolved, started, or answered a request with an error."""
+
+
+def ensure_classpath() -> str:
+    """The server's class path; Maven downloads the jars on first use only."""
+    if not CLASSPATH.exists() or CLASSPATH.stat().st_mtime < POM.stat().st_mtime:
+        WORK.mkdir(parents=True, exist_ok=True)
+        offline = ["-o"] if MARKER.exists() else []
+        cmd = ["mvn", "-q", "-B", *offline, "-f", str(POM), "dependency:build-classpath",
+               f"-Dmdep.outputFile={CLASSPATH}"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode and offline:  # a jar missing from ~/.m2: let Maven fetch it
+            proc = subprocess.run([c for c in cmd if c != "-o"], capture_output=True, text=True)
+        if proc.returncode:
+            raise HapiError(f"Maven could not resolve the HAPI FHIR server:\n{proc.stdout}{proc.stderr}")
+    return CLASSPATH.read_text(encoding="utf-8").strip()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class HapiServer:
+    base_url: str  # http://127.0.0.1:<port>/fhir
+    process: subprocess.Popen
+    startup_seconds: float
+    log: Path
+
+    def client(self, timeout: float = 120.0) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=timeout,
+                            headers={"Accept": FHIR_JSON, "Content-Type": FHIR_JSON})
+
+
+@contextmanager
+def hapi_server(startup_timeout: float = 420.0, log: Path = LOG) -> Iterator[HapiServer]:
+    """Start HAPI, wait for /metadata, yield it; stop it however the block ends."""
+    classpath = ensure_classpath()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/fhir"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(["java", *JVM_OPTIONS, "-cp", classpath, str(LAUNCHER), str(port)],
+                                   stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                   env={**os.environ, "LC_ALL": "C.UTF-8"})
+    try:
+        _wait_for_metadata(process, base, started + startup_timeout, log)
+        yield HapiServer(base, process, time.monotonic() - started, log)
+    finally:
+        _stop(process)
+
+
+def _wait_for_metadata(process: subprocess.Popen, base: str, deadline: float, log: Path) -> None:
+    while True:
+        if process.poll() is not None:
+            raise HapiError(f"the HAPI server exited ({process.returncode}) before it served:\n{_tail(log)}")
+        try:
+            if httpx.get(f"{base}/metadata", headers={"Accept": FHIR_JSON}, timeout=30).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise HapiError(f"the HAPI server did not answer /metadata in time:\n{_tail(log)}")
+        time.sleep(1.0)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        try:
+            process.stdin.close()  # the launcher exits when its input ends
+            process.wait(timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _tail(log: Path, chars: int = 4000) -> str:
+    try:
+        return log.read_text(encoding="utf-8", errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+
+def knowledge_parts(folder: Path = WORK / "fhir") -> list[Path]:
+    """The split transaction Bundles of the committed artifacts (as dist/fhir/bundle-transaction-<n>.json)."""
+    from tools.packaging import write_transaction_parts
+
+    return write_transaction_parts(ARTIFACTS, folder)
+
+
+def as_transaction(bundle: dict) -> dict:
+    """A collection (or any) Bundle as a transaction that PUTs every entry by its id."""
+    entries = []
+    for entry in bundle.get("entry", []):
+        resource = entry["resource"]
+        rtype, rid = resource["resourceType"], resource["id"]
+        entries.append({"fullUrl": entry.get("fullUrl") or f"{rtype}/{rid}", "resource": resource,
+                        "request": {"method": "PUT", "url": f"{rtype}/{rid}"}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def post_transaction(client: httpx.Client, bundle: dict) -> dict:
+    """POST a transaction Bundle to the server base; its transaction-response, or HapiError
+    with the server's OperationOutcome."""
+    response = client.post("", content=json.dumps(bundle))
+    if response.status_code != 200:
+        raise HapiError(f"transaction {bundle.get('id', '')} refused: HTTP {response.status_code}: "
+                        f"{outcome_text(response)}")
+    return response.json()
+
+
+def outcome_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:2000]
+    issues = body.get("issue", []) if body.get("resourceType") == "OperationOutcome" else []
+    return "; ".join(f"{i.get('severity')}: {i.get('diagnostics') or (i.get('details') or {}).get('text')}"
+                     for i in issues) or json.dumps(body)[:2000]
+
+
+def load_knowledge(client: httpx.Client, parts: list[Path] | None = None) -> list[dict]:
+    """Post every part, in order; the transaction-responses."""
+    return [post_transaction(client, json.loads(p.read_text(encoding="utf-8"))) for p in parts or knowledge_parts()]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bare", action="store_true", help="do not load the knowledge artifacts")
+    args = parser.parse_args(argv)
+    with hapi_server() as server:
+        print(f"HAPI FHIR JPA server at {server.base_url} (started in {server.startup_seconds:.0f} s; "
+              f"log {server.log.relative_to(ROOT)})", flush=True)
+        if not args.bare:
+            with server.client() as client:
+                started = time.monotonic()
+                responses = load_knowledge(client)
+            print(f"loaded {sum(len(r.get('entry', [])) for r in responses)} artifacts in {len(responses)} "
+                  f"transactions ({time.monotonic() - started:.1f} s)", flush=True)
+        try:
+            server.process.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
