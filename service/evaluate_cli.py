@@ -13,6 +13,7 @@ import sys
 from datetime import date, datetime, time
 from pathlib import Path
 
+from service.apply.narrative import do_not_name
 from service.facts.model import AMSTERDAM
 
 EVALUATION_DATE = "https://nekpijn-cds.org/fhir/StructureDefinition/evaluation-date"
@@ -113,8 +114,10 @@ def render(result, lang: str, day: date, subject: str) -> str:
             ref = action.get("resource", {}).get("reference", "#")[1:]
             request = contained.get(ref, {})
             extra = f" [{request['resourceType']}, intent {request['intent']}]" if "intent" in request else ""
-            mark = f"{head['do_not']}: " if request.get("doNotPerform") else ""  # discouraged therapy
-            lines.append(f"    • {mark}{action.get('title')} ({action['documentation'][0]['label']}){extra}")
+            title = action.get("title") or ""
+            if request.get("doNotPerform"):  # discouraged: the mark and the positive name, no double negative
+                title = f"{head['do_not']}: {do_not_name(title)}"
+            lines.append(f"    • {title} ({action['documentation'][0]['label']}){extra}")
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from apply_support import NOW, apply_parameters, cases, contained, request_group
 from service.app import create_app
-from service.apply.narrative import careplan_div, request_div
+from service.apply.narrative import careplan_div, do_not_name, request_div
 from tools.self_check_bundles import EXAMPLES, self_check_parameters
 from tools.validation_outputs import case_outputs
 
@@ -98,6 +98,11 @@ def item_line(root: ET.Element, title: str) -> str:
     return found[0]
 
 
+def shown_title(careplan: dict, action: dict) -> str:
+    """The item's title as the narrative shows it: a discouraged one by its positive name."""
+    return do_not_name(action["title"]) if request_of(careplan, action).get("doNotPerform") else action["title"]
+
+
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_every_careplan_shows_its_whole_plan(plans, lang):
     for (cid, plan_lang), careplan in plans.items():
@@ -110,7 +115,7 @@ def test_every_careplan_shows_its_whole_plan(plans, lang):
         for section in request_group(careplan).get("action", []):
             assert section["title"] in [flat(h) for h in root.iter(f"{XHTML}h4")], (cid, section["title"])
         for action in leaves(careplan):
-            line = item_line(root, action["title"])
+            line = item_line(root, shown_title(careplan, action))
             request = request_of(careplan, action)
             # a discouraged item is visibly marked, no other is
             assert line.startswith(f"{MARK[lang]}:") == bool(request.get("doNotPerform")), (cid, line)
@@ -129,9 +134,55 @@ def test_discouraged_items_are_marked_in_both_languages(plans):
         root = parse(careplan)
         for action in leaves(careplan):
             if request_of(careplan, action).get("doNotPerform"):
-                assert item_line(root, action["title"]).startswith(MARK[lang] + ":")
+                assert item_line(root, shown_title(careplan, action)).startswith(MARK[lang] + ":")
                 marked += 1
     assert marked >= 2 * 10  # the cases have discouraged therapies in many plans
+
+
+# what follows the mark must name the intervention, not forbid it again
+PROHIBITION = {"nl": re.compile(r"^(?:\w+ )?(?:geen|niet)\b", re.I), "en": re.compile(r"^(?:do not|don't|no)\b", re.I)}
+IMAGING = {"nl": "NIET UITVOEREN: Beeldvormend onderzoek (röntgen, MRI, CT, echografie)",
+           "en": "DO NOT PERFORM: Imaging (X-ray, MRI, CT, ultrasound)"}
+
+
+def test_discouraged_items_read_without_a_double_negative(plans):
+    """"NIET UITVOEREN: Adviseer geen beeldvormend onderzoek" said the opposite of what it meant
+    (dak/recommendations.yaml dis-imaging is worded as a prohibition, the others as names)."""
+    imaging = 0
+    for (cid, lang), careplan in plans.items():
+        lines = [line for line in items(parse(careplan)) if line.startswith(MARK[lang] + ":")]
+        for line in lines:
+            after = line[len(MARK[lang]) + 1:].strip()
+            assert not PROHIBITION[lang].match(after), (cid, line)
+        if any(a["code"][0]["coding"][0]["code"] == "dis-imaging" for a in leaves(careplan)):
+            assert any(line.startswith(IMAGING[lang]) for line in lines), (cid, lines)
+            imaging += 1
+    assert imaging >= 2 * 10
+
+
+@pytest.mark.parametrize("title, name", [
+    ("Adviseer geen beeldvormend onderzoek (röntgen, MRI, CT, echografie)", "Beeldvormend onderzoek (röntgen, MRI, CT, echografie)"),
+    ("Do not advise imaging (X-ray, MRI, CT, ultrasound)", "Imaging (X-ray, MRI, CT, ultrasound)"),
+    ("Geen kraag", "Kraag"), ("No collar", "Collar"),
+    ("Laser", "Laser"), ("Dry needling", "Dry needling"), ("Elektrotherapie (waaronder TENS)", "Elektrotherapie (waaronder TENS)"),
+    ("Nocturnal splint", "Nocturnal splint"), ("Geeneesmiddel", "Geeneesmiddel"), ("", ""),
+])
+def test_do_not_name(title, name):
+    assert do_not_name(title) == name
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_evaluate_cli_marks_discouraged_items_without_a_double_negative(tmp_path, capsys, lang):
+    from service.cli import main
+    from tools.make_examples import EXAMPLES
+
+    assert main(["evaluate", str(EXAMPLES / "b-abnormal-duration.json"), "--lang", lang]) == 0
+    lines = [line.strip().lstrip("• ") for line in capsys.readouterr().out.splitlines()]
+    marked = [line for line in lines if line.startswith(MARK[lang] + ":")]
+    assert len(marked) == 5, marked  # profile B: dry needling, electrotherapy, ultrasound, laser, imaging
+    assert any(line.startswith(IMAGING[lang] + " (B.4)") for line in marked), marked
+    for line in marked:
+        assert not PROHIBITION[lang].match(line[len(MARK[lang]) + 1:].strip()), line
 
 
 def test_features_notes_and_dates_are_shown(plans):

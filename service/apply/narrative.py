@@ -2,7 +2,8 @@
 
 A generic FHIR viewer shows a resource's narrative and little else; contained resources carry
 none (dom-1), so the CarePlan's narrative shows the whole plan: the title, the case features
-(grade, course, profile, ...), the plan by section — discouraged items marked "NIET UITVOEREN",
+(grade, course, profile, ...), the plan by section — discouraged items marked "NIET UITVOEREN"
+with the positive name of what not to do (`do_not_name`: no double negative),
 referrals with their recipient and priority, due dates — and the notes. Everything is read from
 the resource itself (no patient identifier beyond its references, which are not printed), every
 value is HTML-escaped, and only basic XHTML elements are used (FHIR txt-1/txt-2). Deterministic:
@@ -13,6 +14,7 @@ hook call.
 from __future__ import annotations
 
 import functools
+import re
 from html import escape
 
 XHTML = "http://www.w3.org/1999/xhtml"
@@ -37,6 +39,25 @@ MONTHS = {
     "nl": ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
     "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
 }
+
+
+# A discouraged item (doNotPerform) is shown as "NIET UITVOEREN: <what not to do>". A catalogue
+# text that states the prohibition itself ("Adviseer geen beeldvormend onderzoek (…)", "Do not
+# advise imaging (…)") would read as a double negative after the mark, so the mark takes the
+# positive name: the text without its leading prohibition. Wording only, in one place: the CLI
+# (service/evaluate_cli.py) uses it too. The texts of the catalogue (dak/) stay as they are.
+_PROHIBITION = re.compile(
+    r"^(?:(?:adviseer|gebruik|geef|doe|verwijs)\s+)?geen\s+"        # nl: "Adviseer geen X", "Geen X"
+    r"|^(?:do\s+not|don't)\s+(?:advise|use|give|perform|do|refer)\s+"  # en: "Do not advise X"
+    r"|^no\s+", re.I)
+
+
+def do_not_name(title: str) -> str:
+    """What a discouraged item says not to do, to follow the NIET UITVOEREN / DO NOT PERFORM
+    mark: "Adviseer geen beeldvormend onderzoek (…)" → "Beeldvormend onderzoek (…)"; a plain
+    name ("Laser") stays."""
+    name = _PROHIBITION.sub("", title, count=1)
+    return name[:1].upper() + name[1:] if name and name != title else title
 
 
 @functools.lru_cache(maxsize=4096)  # nearly every text is a catalogue title seen before
@@ -123,7 +144,9 @@ def _item(action: dict, contained: dict[str, dict], lang: str) -> str:
     ref = str((action.get("resource") or {}).get("reference", ""))
     request = contained.get(ref[1:], {}) if ref.startswith("#") else {}
     title = action.get("title") or ""
-    mark = f"<b>{words['do_not']}</b>: " if request.get("doNotPerform") else ""
+    mark = ""
+    if request.get("doNotPerform"):
+        mark, title = f"<b>{words['do_not']}</b>: ", do_not_name(title)
     parts = _details(lang, request, action.get("priority") or request.get("priority"), _due(action, request))
     details = "".join(f" — {p}" for p in parts)
     children = action.get("action") or []
@@ -177,7 +200,9 @@ def request_div(request: dict, title: str | None) -> str:
     words = WORDS[lang]
     code = request.get("code") or {}
     title = title or code.get("text") or next((c.get("display") for c in code.get("coding", []) if c.get("display")), "")
-    mark = f"<b>{words['do_not']}</b>: " if request.get("doNotPerform") else ""
+    mark = ""
+    if request.get("doNotPerform"):
+        mark, title = f"<b>{words['do_not']}</b>: ", do_not_name(title)
     parts = _details(lang, request, request.get("priority"), _due({}, request))
     out = [_open(lang), f"<p>{mark}<b>{_e(title)}</b></p>"]
     if parts:
