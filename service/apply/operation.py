@@ -13,9 +13,12 @@ an OperationOutcome naming the problem and where it is.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from pydantic import ValidationError
+
+from service.fhir_api.r4_check import accepts
 
 SUPPORTED = {"subject", "data", "encounter", "practitioner", "userLanguage", "planDefinition"}
 REFERENCE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})$")
@@ -62,10 +65,8 @@ def _language(param: dict) -> str:
     return "en" if code.lower().startswith("en") else "nl"
 
 
-def parse_apply(body: object) -> ApplyRequest:
-    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
-        found = body.get("resourceType") if isinstance(body, dict) else type(body).__name__
-        raise ApplyInputError(400, "structure", f"the body must be a FHIR Parameters resource, got {found!r}")
+def _validate_parameters(body: dict) -> None:
+    """The Parameters by the fhir.resources R4B models; ApplyInputError naming up to 5 problems."""
     try:
         from fhir.resources.R4B.parameters import Parameters  # imported on first use: ~0.15 s of start-up
         Parameters.model_validate(body)
@@ -79,6 +80,17 @@ def parse_apply(body: object) -> ApplyRequest:
     except KeyError:  # ... and this for an unknown resourceType nested in a resource (e.g. parameter.resource)
         raise ApplyInputError(400, "structure", "invalid FHIR content: a resource of an unknown resourceType") \
             from None
+
+
+def parse_apply(body: object, accepted: Collection[int] = ()) -> ApplyRequest:
+    """The $apply input of a Parameters body (ApplyInputError when it is not one we take).
+
+    `accepted`: id() of resources in `body` already found valid (invalid_data.screen_apply_body)."""
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        found = body.get("resourceType") if isinstance(body, dict) else type(body).__name__
+        raise ApplyInputError(400, "structure", f"the body must be a FHIR Parameters resource, got {found!r}")
+    if not accepts(body, accepted):  # the R4B models only when the fast check is not sure (r4_check.py)
+        _validate_parameters(body)
     params = body.get("parameter", [])
     subject = encounter = practitioner = lang = None
     resources: list[dict] | None = None

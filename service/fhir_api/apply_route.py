@@ -88,8 +88,9 @@ async def _work(public: bool, fn, *args, **kwargs):
 
 def _parse(body: object):
     """The $apply input, and the resources left out as not valid R4 (service/fhir_api/invalid_data.py)."""
-    cleaned, left_out = screen_apply_body(body)
-    return parse_apply(cleaned), left_out
+    accepted: set[int] = set()  # each resource validated once: the Parameters check skips these
+    cleaned, left_out = screen_apply_body(body, accepted)
+    return parse_apply(cleaned, accepted), left_out
 
 
 @router.post("/PlanDefinition/{plan_id}/$apply", summary="Apply a PlanDefinition to a patient's data")

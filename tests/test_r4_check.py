@@ -1,0 +1,150 @@
+"""The fast R4 acceptor (service/fhir_api/r4_check.py) never changes the models' verdict.
+
+`accepts(x)` must imply that the fhir.resources R4B models accept `x`; then
+`fhir_problem` (fast check first, models for the rest) gives exactly the models' answer.
+Checked on the resources of every reference case, the draft orders, the benchmark's
+$apply Parameters, and thousands of seeded mutations of them (wrong JSON types, bad
+dates / codes / ids, unknown and doubled choice elements, removed required elements,
+lists for single values and back, empty values, nested resources).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import pytest
+
+from apply_support import TODAY, apply_parameters, cases, data_dictionary
+from hooks_support import resources_of
+from service.apply.operation import ApplyInputError, _validate_parameters, parse_apply
+from service.fhir_api.invalid_data import fhir_problem, model_problem
+from service.fhir_api.r4_check import accepts
+from tools.case_bundles import build_draft_orders
+
+VALUES = [
+    None, True, False, 0, 1, -1, 7, 2**31, -2**31 - 1, 1.5, 1e20, "", " ", "x", "x  y", " x", "x ", "a\u00a0b",
+    "a\tb", "a\x00b", "2026", "2026-02", "2026-02-30", "2026-13-01", "2026-1-01", "0000-01-01", "2026-01-01",
+    "2026-01-01T10:00:00", "2026-01-01T10:00Z", "2026-01-01T10:00:00Z", "2026-01-01T10:00:00.123+01:00",
+    "2026-01-01T24:00:00Z", "2026-01-01T10:00:00+15:00", "Patient/x", "http://x", "urn:uuid:1", "final", "a" * 70,
+    [], [1], ["x"], [None], [{}], {}, {"x": 1}, {"reference": "Patient/1"}, {"reference": 5},
+    {"coding": [{"system": "http://x", "code": "y"}]}, {"value": 1, "unit": "x"}, {"start": "2026-01-01"},
+    {"url": "http://x", "valueString": "y"}, {"url": "http://x"}, {"resourceType": "Basic", "code": {"text": "x"}},
+    {"resourceType": "Bogus"}, {"resourceType": "Patient", "id": "p", "birthDate": "1990-13-45"},
+]
+EXTRA_KEYS = ["bogus", "valueString", "valueBoolean", "valueDecimal", "valueQuantity", "_status", "_value",
+              "extension", "modifierExtension", "id", "status", "resourceType", "fhir_comments", "contained",
+              "effectivePeriod", "onsetAge", "text", "meta", "system", "display", "item", "answer"]
+
+
+def _sample_resources() -> list[dict]:
+    out = []
+    for case in cases():
+        out += resources_of(case, TODAY)
+        out += build_draft_orders(case, data_dictionary())
+    return out
+
+
+def _paths(node, path=()):
+    yield path, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, path + (key,))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _paths(value, path + (i,))
+
+
+def _set(root, path, value):
+    node = root
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+
+
+def mutate(resource: dict, rng: random.Random) -> dict:
+    out = copy.deepcopy(resource)
+    for _ in range(rng.choice((1, 1, 2))):
+        paths = list(_paths(out))
+        path, node = rng.choice(paths)
+        op = rng.randrange(6)
+        if op == 0 and path:
+            _set(out, path, copy.deepcopy(rng.choice(VALUES)))
+        elif op == 1 and path and isinstance(path[-1], str):
+            parent = out
+            for part in path[:-1]:
+                parent = parent[part]
+            del parent[path[-1]]
+        elif op == 2 and isinstance(node, dict):
+            node[rng.choice(EXTRA_KEYS)] = copy.deepcopy(rng.choice(VALUES))
+        elif op == 3 and path:
+            _set(out, path, [node] if not isinstance(node, list) else (node[0] if node else None))
+        elif op == 4 and path and isinstance(node, str) and node:
+            i = rng.randrange(len(node))
+            _set(out, path, node[:i] + rng.choice(" x-:T\n\u00a0") + node[i + 1:])
+        elif op == 5 and path and isinstance(node, (int, float)) and not isinstance(node, bool):
+            _set(out, path, rng.choice((str(node), -node, node + 0.5, 0, True)))
+    return out
+
+
+def test_every_reference_resource_is_accepted_fast():
+    """The models run only for odd input: every resource of the reference cases passes the fast check."""
+    resources = _sample_resources()
+    assert len(resources) > 100
+    refused = [f"{r['resourceType']}/{r.get('id')}" for r in resources if not accepts(r)]
+    assert not refused
+    assert accepts(apply_parameters(cases()[0]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_acceptance_implies_the_models_accept(seed):
+    rng = random.Random(seed)
+    resources = _sample_resources()
+    accepted = refused_by_models = 0
+    for _ in range(1500):
+        mutant = mutate(rng.choice(resources), rng)
+        verdict = model_problem(mutant)
+        if accepts(mutant):
+            accepted += 1
+            assert verdict is None, (mutant, verdict)
+        if verdict is not None:
+            refused_by_models += 1
+        assert fhir_problem(mutant) == verdict
+    # the mutations reach both sides: valid mutants accepted fast, and many invalid ones
+    assert accepted > 200 and refused_by_models > 500, (accepted, refused_by_models)
+
+
+def _models_verdict(body):
+    try:
+        _validate_parameters(body)
+    except ApplyInputError as exc:
+        return exc.message
+    return None
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_parameters_fast_acceptance_implies_the_models_accept(seed):
+    """The same for whole $apply Parameters (the envelope, the Bundle and its entries)."""
+    rng = random.Random(100 + seed)
+    bodies = [apply_parameters(c) for c in cases()[:8]]
+    accepted = 0
+    for _ in range(150):
+        mutant = mutate(rng.choice(bodies), rng)
+        if accepts(mutant):
+            accepted += 1
+            assert _models_verdict(mutant) is None, mutant
+    assert accepted > 20
+
+
+def test_parse_apply_refuses_like_the_models():
+    """An invalid subject Patient kept in `data` (the policy refuses it) is refused with the models' message."""
+    body = apply_parameters(cases()[0])
+    patient = next(e["resource"] for e in body["parameter"][1]["resource"]["entry"]
+                   if e["resource"]["resourceType"] == "Patient")
+    patient["birthDate"] = "1990-13-45"
+    with pytest.raises(ApplyInputError) as fast:
+        parse_apply(body)
+    assert fast.value.status == 400 and "birthDate" in fast.value.message
+    assert fast.value.message == _models_verdict(body)
+    # a resource marked as already accepted is not walked again (screen_apply_body checked it)
+    assert parse_apply(body, accepted={id(patient)}).subject == f"Patient/{cases()[0]['id']}"
