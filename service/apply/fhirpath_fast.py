@@ -176,7 +176,10 @@ def _env_path(node: dict) -> bool:
 
 def _indexed_where(left_node: dict, right: dict) -> Closure | None:
     """`%case.parameter.where(name = 'x')`: group the items by `name` once per
-    evaluation (the environment is the same for every variable and condition)."""
+    evaluation (the environment is the same for every variable and condition).
+
+    Also `where(name = 'x' and value = true ...)`: the index gives the candidates (an item
+    for which `and` is true has name 'x'), the whole criterion then filters them."""
     if right["type"] != "FunctionInvocation" or not _env_path(left_node):
         return None
     functn = _children(right)[0]
@@ -184,6 +187,13 @@ def _indexed_where(left_node: dict, right: dict) -> Closure | None:
     if kids[0]["text"] != "where" or len(kids) < 2 or len(_children(kids[1])) != 1:
         return None
     crit = _children(kids[1])[0]
+    whole = None  # the per-item predicate of an `and` criterion
+    if crit["type"] == "AndExpression" and _op(crit) == "and":
+        whole = _predicate(crit)
+        if whole is None:
+            return None
+        while crit["type"] == "AndExpression" and _op(crit) == "and":
+            crit = _children(crit)[0]  # the first conjunct: `name = 'x'`
     if crit["type"] != "EqualityExpression" or _op(crit) != "=":
         return None
     a, b = _children(crit)
@@ -212,8 +222,10 @@ def _indexed_where(left_node: dict, right: dict) -> Closure | None:
                 index.setdefault(value, []).append(item)
             cache[key] = index
         if index is False:
-            return [item for item in left(focus, env) if _member_equals(item, name, literal) is True]
-        return list(index.get(literal, ()))
+            items = [item for item in left(focus, env) if _member_equals(item, name, literal) is True]
+        else:
+            items = index.get(literal, ())
+        return [item for item in items if whole(item) is True] if whole is not None else list(items)
     return indexed
 
 
