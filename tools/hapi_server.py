@@ -89,15 +89,19 @@ class HapiServer:
 
 
 @contextmanager
-def hapi_server(startup_timeout: float = 420.0, log: Path = LOG) -> Iterator[HapiServer]:
-    """Start HAPI, wait for /metadata, yield it; stop it however the block ends."""
+def hapi_server(startup_timeout: float = 420.0, log: Path = LOG,
+                page_size: int | None = None) -> Iterator[HapiServer]:
+    """Start HAPI, wait for /metadata, yield it; stop it however the block ends.
+
+    `page_size`: the searches' default page size (HAPI's own: 20)."""
     classpath = ensure_classpath()
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(log, "wb") as out:
-        process = subprocess.Popen(["java", *JVM_OPTIONS, "-cp", classpath, str(LAUNCHER), str(port)],
+        options = [*JVM_OPTIONS, *([f"-Dnekpijn.hapi.pageSize={page_size}"] if page_size else [])]
+        process = subprocess.Popen(["java", *options, "-cp", classpath, str(LAUNCHER), str(port)],
                                    stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                                    env={**os.environ, "LC_ALL": "C.UTF-8"})
     try:
@@ -193,8 +197,9 @@ def load_knowledge(client: httpx.Client, parts: list[Path] | None = None) -> lis
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bare", action="store_true", help="do not load the knowledge artifacts")
+    parser.add_argument("--page-size", type=int, help="default page size of searches (HAPI's own: 20)")
     args = parser.parse_args(argv)
-    with hapi_server() as server:
+    with hapi_server(page_size=args.page_size) as server:
         print(f"HAPI FHIR JPA server at {server.base_url} (started in {server.startup_seconds:.0f} s; "
               f"log {server.log.relative_to(ROOT)})", flush=True)
         if not args.bare:

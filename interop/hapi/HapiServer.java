@@ -8,8 +8,9 @@
 // starter uses them) with only what a deployment must supply: the data source, the entity
 // manager factory, the transaction manager, the storage settings and the binary store.
 // Settings are HAPI's defaults (referential integrity on write and delete, client-assigned ids
-// for alphanumeric ids), except: no full-text indexing (Hibernate Search off), and
-// `tools/hapi_server.py` may ask for more with system properties (none today).
+// for alphanumeric ids), except: no full-text indexing (Hibernate Search off), and the
+// default page size of searches (HAPI: 20) may be set with -Dnekpijn.hapi.pageSize=N, so that
+// the tests make HAPI page small searches (its `next` links are then followed by our service).
 
 import ca.uhn.fhir.batch2.jobs.config.Batch2JobsConfig;
 import ca.uhn.fhir.context.FhirContext;
@@ -179,7 +180,12 @@ public class HapiServer {
 
         @Bean
         public DatabaseBackedPagingProvider databaseBackedPagingProvider() {
-            return new DatabaseBackedPagingProvider();
+            DatabaseBackedPagingProvider paging = new DatabaseBackedPagingProvider();
+            String pageSize = System.getProperty("nekpijn.hapi.pageSize");
+            if (pageSize != null) {
+                paging.setDefaultPageSize(Integer.parseInt(pageSize));
+            }
+            return paging;
         }
     }
 }
