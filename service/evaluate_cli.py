@@ -13,7 +13,7 @@ import sys
 from datetime import date, datetime, time
 from pathlib import Path
 
-from service.apply.narrative import do_not_name
+from service.apply.narrative import do_not_name, guideline_label
 from service.facts.model import AMSTERDAM
 
 EVALUATION_DATE = "https://nekpijn-cds.org/fhir/StructureDefinition/evaluation-date"
@@ -117,7 +117,7 @@ def render(result, lang: str, day: date, subject: str) -> str:
             title = action.get("title") or ""
             if request.get("doNotPerform"):  # discouraged: the mark and the positive name, no double negative
                 title = f"{head['do_not']}: {do_not_name(title)}"
-            lines.append(f"    • {title} ({action['documentation'][0]['label']}){extra}")
+            lines.append(f"    • {title} ({guideline_label(action['documentation'][0]['label'], lang)}){extra}")
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from apply_support import NOW, apply_parameters, cases, contained, request_group
 from service.app import create_app
-from service.apply.narrative import careplan_div, do_not_name, request_div
+from service.apply.narrative import ROLE_NAMES, careplan_div, do_not_name, request_div
 from tools.self_check_bundles import EXAMPLES, self_check_parameters
 from tools.validation_outputs import case_outputs
 
@@ -122,7 +122,8 @@ def test_every_careplan_shows_its_whole_plan(plans, lang):
             due = action.get("timingDateTime")
             if due:
                 assert short(due, lang) in line, (cid, line)
-            performer = request.get("performerType", {}).get("coding", [{}])[0].get("display")
+            role = request.get("performerType", {}).get("coding", [{}])[0]
+            performer = ROLE_NAMES.get(lang, {}).get(role.get("code")) or role.get("display")  # English: "GP"
             if performer:  # a referral: to whom, with its priority
                 assert performer in line and ("prioriteit:" if lang == "nl" else "priority:") in line, (cid, line)
         assert "NIET UITVOEREN" not in text if lang == "en" else "DO NOT PERFORM" not in text

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 
 from service.apply.instantiate import Context, instantiate
-from service.apply.narrative import careplan_div, text_element
+from service.apply.narrative import careplan_div, guideline_label, text_element
 from service.apply.plans import AppliedAction, CompiledPlan
-from service.apply.terminology import Terminology
+from service.apply.terminology import LOCAL_SYSTEM, Terminology
 from service.facts.model import Feature
 
 GROUP_ID = "requestgroup"
@@ -92,6 +92,24 @@ def group_actions(applied: list[AppliedAction], ctx: Context, prefix: str,
 NOT_USED = {"nl": "Niet gebruikt voor deze evaluatie", "en": "Not used in this evaluation"}
 
 
+def _localised(node, terms: Terminology, lang: str):
+    """A copy with every local-CodeSystem coding's display in `lang` (the CodeSystem's designation;
+    the artifacts and terms.coding write the Dutch display) and the actions' guideline references
+    in `lang`. A copy: action and request templates are shared by every evaluation."""
+    if isinstance(node, dict):
+        out = {k: _localised(v, terms, lang) for k, v in node.items()}
+        if out.get("system") == LOCAL_SYSTEM and "display" in out and isinstance(out.get("code"), str):
+            out["display"] = terms.text(out["code"], lang)
+        elif out.get("type") == "documentation":  # an action's guideline reference: "table", "Appendix"
+            for key in ("label", "display"):
+                if isinstance(out.get(key), str):
+                    out[key] = guideline_label(out[key], lang)
+        return out
+    if isinstance(node, list):
+        return [_localised(v, terms, lang) for v in node]
+    return node
+
+
 def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[AppliedAction]]],
              features: list[Feature], ctx: Context, terms: Terminology, title: str,
              notes: list[str] = ()) -> dict:
@@ -117,6 +135,8 @@ def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[Applie
         group["action"] = actions
     observations = [feature_observation(f, ctx, terms) for f in features]
     contained = [group, *requests, *ctx.roles.values(), *observations]
+    if ctx.lang != "nl":  # codings' displays in the requested language (the Dutch path pays nothing)
+        contained = _localised(contained, terms, ctx.lang)
     result = {"resourceType": "CarePlan", "contained": contained, "instantiatesCanonical": [plan.canonical],
               "status": "active", "intent": "proposal", "title": title, "subject": {"reference": ctx.subject}}
     if ctx.encounter:

@@ -60,6 +60,29 @@ def do_not_name(title: str) -> str:
     return name[:1].upper() + name[1:] if name and name != title else title
 
 
+# The UZI role codes (performerType, a consult's PractitionerRole) have Dutch names only
+# (dak/recommendations.yaml uzi_roles); an English narrative names the role in English.
+UZI_SYSTEM = "http://fhir.nl/fhir/NamingSystem/uzi-rolcode"
+ROLE_NAMES = {"en": {"01.015": "GP", "01.008": "Occupational physician", "25.000": "Healthcare psychologist",
+                     "04.000": "Physiotherapist"}}
+
+# Guideline references as the catalogue writes them ("C.2, C.3, tabel 2; patient page (seed 000)",
+# "B.1; Bijlage 1 §2"): English says "table" and "Appendix" (outputs.md), and the contract's own
+# pointer to the patient page ("seed 000") is shown as the patient page in the output's language.
+_PATIENT_PAGE = re.compile(r"\bpatient page \(seed \d+\)")
+_ENGLISH_REFS = ((re.compile(r"\btabel\b"), "table"), (re.compile(r"\bBijlage\b"), "Appendix"))
+
+
+@functools.lru_cache(maxsize=1024)
+def guideline_label(text: str, lang: str) -> str:
+    """A guideline reference in the output language: "B.1; Bijlage 1 §2" → "B.1; Appendix 1 §2"."""
+    text = _PATIENT_PAGE.sub("patiëntenpagina" if lang == "nl" else "patient page", text)
+    if lang == "en":
+        for pattern, word in _ENGLISH_REFS:
+            text = pattern.sub(word, text)
+    return text
+
+
 @functools.lru_cache(maxsize=4096)  # nearly every text is a catalogue title seen before
 def _e(text: str) -> str:
     return escape(text, quote=False)
@@ -106,19 +129,39 @@ def _due(action: dict, request: dict) -> str | None:
         or ((request.get("restriction") or {}).get("period") or {}).get("end")
 
 
-def _addressed(request: dict) -> list[str]:
+def _role_name(coding: dict, lang: str) -> str | None:
+    if coding.get("system") == UZI_SYSTEM:
+        name = ROLE_NAMES.get(lang, {}).get(coding.get("code"))
+        if name:
+            return name
+    return coding.get("display")
+
+
+def _addressed(request: dict, contained: dict[str, dict], lang: str) -> list[str]:
     """Who a request addresses, when it is a professional (a referral, a consult)."""
     if request.get("resourceType") == "ServiceRequest":
-        return [c["display"] for c in (request.get("performerType") or {}).get("coding", []) if c.get("display")][:1]
-    return [r["display"] for r in request.get("recipient", [])
-            if str(r.get("reference", "")).startswith("#") and r.get("display")]
+        names = (_role_name(c, lang) for c in (request.get("performerType") or {}).get("coding", []))
+        return [n for n in names if n][:1]
+    out = []
+    for recipient in request.get("recipient", []):
+        ref = str(recipient.get("reference", ""))
+        if not ref.startswith("#"):
+            continue
+        role = contained.get(ref[1:], {})
+        codings = [c for concept in role.get("code", []) for c in concept.get("coding", [])]
+        name = next((n for n in (_role_name(c, lang) for c in codings if c.get("system") == UZI_SYSTEM) if n), None)
+        name = name or recipient.get("display")
+        if name:
+            out.append(name)
+    return out
 
 
-def _details(lang: str, request: dict, priority: str | None, due: str | None) -> list[str]:
+def _details(lang: str, request: dict, priority: str | None, due: str | None,
+             contained: dict[str, dict] | None = None) -> list[str]:
     """" — aan: Huisarts — prioriteit: spoed — gepland op 30 nov 2026" parts (escaped)."""
     words = WORDS[lang]
     parts = []
-    addressed = _addressed(request)
+    addressed = _addressed(request, contained or {}, lang)
     if addressed:
         parts.append(f"{words['to']}: {_e(', '.join(addressed))}")
     if priority and (addressed or priority != "routine"):
@@ -134,9 +177,7 @@ def _guideline(action: dict, lang: str) -> str:
     label = docs[0].get("label") if docs and isinstance(docs[0], dict) else None
     if not label:
         return ""
-    if lang == "en":
-        label = label.replace("tabel", "table")
-    return f" <i>({_e(label)})</i>"
+    return f" <i>({_e(guideline_label(label, lang))})</i>"
 
 
 def _item(action: dict, contained: dict[str, dict], lang: str) -> str:
@@ -147,7 +188,7 @@ def _item(action: dict, contained: dict[str, dict], lang: str) -> str:
     mark = ""
     if request.get("doNotPerform"):
         mark, title = f"<b>{words['do_not']}</b>: ", do_not_name(title)
-    parts = _details(lang, request, action.get("priority") or request.get("priority"), _due(action, request))
+    parts = _details(lang, request, action.get("priority") or request.get("priority"), _due(action, request), contained)
     details = "".join(f" — {p}" for p in parts)
     children = action.get("action") or []
     sub = f"<ul>{''.join(_item(a, contained, lang) for a in children)}</ul>" if children else ""
@@ -203,7 +244,8 @@ def request_div(request: dict, title: str | None) -> str:
     mark = ""
     if request.get("doNotPerform"):
         mark, title = f"<b>{words['do_not']}</b>: ", do_not_name(title)
-    parts = _details(lang, request, request.get("priority"), _due({}, request))
+    own = {r.get("id"): r for r in request.get("contained", []) if isinstance(r, dict)}  # a consult's role
+    parts = _details(lang, request, request.get("priority"), _due({}, request), own)
     out = [_open(lang), f"<p>{mark}<b>{_e(title)}</b></p>"]
     if parts:
         line = " — ".join(parts)

@@ -8,6 +8,7 @@ import functools
 import re
 from datetime import date, datetime
 from typing import Callable, Iterable
+from service.apply.narrative import guideline_label
 from service.rules.common import fmt_num, fmt_signed
 
 SUMMARY_LIMIT = 140  # CDS Hooks: "<140-character summary"
@@ -24,7 +25,6 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]])")
 _MD_HTML = re.compile(r"<(?=[A-Za-z/!?])")
 _PARENTHESIS = re.compile(r"\s*\(.*$", re.S)
 _NUMERIC_DATE = re.compile(r"\b(\d{2})-(\d{2})-(\d{4})\b")
-_TABLE = re.compile(r"\btabel\b")
 
 
 @functools.lru_cache(maxsize=4096)  # nearly all calls are on the same catalogue texts
@@ -65,8 +65,9 @@ def short_dates_in(text: str, lang: str) -> str:
 
 
 def guideline_ref(text: str, lang: str) -> str:
-    """A guideline reference in the card language: English says "table", not "tabel"."""
-    return _TABLE.sub("table", text) if lang == "en" else text
+    """A guideline reference in the card language: English says "table", not "tabel", and
+    "Appendix", not "Bijlage" (the same wording as the CarePlan narrative)."""
+    return guideline_label(text, lang)
 
 
 def short_label(text: str) -> str:
