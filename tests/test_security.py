@@ -789,3 +789,49 @@ def test_every_response_carries_nosniff(client, keys):
     assert client.get("/cds-services").headers["x-content-type-options"] == "nosniff"  # 401
     too_big = client.post(SERVICE, content=b"x" * (LIMIT + 1), headers={"Content-Type": "application/json"})
     assert too_big.status_code == 413 and too_big.headers["x-content-type-options"] == "nosniff"
+
+
+# -- request floor (issue 17): each token decoded once, each public key parsed once ---------------
+
+
+def test_a_public_key_is_parsed_once_not_per_call(settings, keys, monkeypatch):
+    from service.security import jwt_auth
+
+    built: list[str] = []
+    real = jwt_auth.jwt.PyJWK
+
+    class CountingPyJWK(real):
+        def __init__(self, jwk, algorithm=None):
+            built.append(jwk["kid"])
+            super().__init__(jwk, algorithm=algorithm)
+
+    monkeypatch.setattr(jwt_auth.jwt, "PyJWK", CountingPyJWK)
+    verifier = Verifier(settings, MemoryReplay())
+    for _ in range(5):
+        assert verifier.verify(make_token(keys["ec"]), [AUD]).issuer == ISS
+    verifier.verify(make_token(keys["rsa"], alg="RS384", kid="rsa-1"), [AUD])
+    assert built == ["ec-1", "rsa-1"], "one parse per key, whatever the number of calls"
+    # a refused signature is still refused with the cached key, and a valid one accepted after it
+    other = make_token(keys["other_ec"])
+    with pytest.raises(AuthError) as refused:
+        verifier.verify(other, [AUD])
+    assert refused.value.reason == "bad signature"
+    assert verifier.verify(make_token(keys["ec"]), [AUD]).issuer == ISS
+    assert built == ["ec-1", "rsa-1"]
+
+
+def test_the_signature_is_checked_over_the_bytes_the_claims_came_from(settings, keys):
+    """The token is decoded once: swapping in another payload must fail the signature check."""
+    verifier = Verifier(settings, MemoryReplay())
+    header, _, signature = make_token(keys["ec"]).split(".")
+    forged = default_payload() | {"sub": "someone-else"}
+    with pytest.raises(AuthError) as refused:
+        verifier.verify(f"{header}.{b64(json.dumps(forged).encode())}.{signature}", [AUD])
+    assert refused.value.reason == "bad signature"
+
+
+@pytest.mark.parametrize("token", ["a.b", "abc", "..", "e30.e30.", "W10.e30.AA", "e30.W10.AA", "!!.e30.AA"])
+def test_malformed_compact_tokens_are_malformed(settings, token):
+    with pytest.raises(AuthError) as refused:
+        Verifier(settings, MemoryReplay()).verify(token, [AUD])
+    assert refused.value.reason in ("malformed token", "algorithm not allowed")

@@ -46,6 +46,8 @@ layer asks for.
 
 from __future__ import annotations
 
+import weakref
+
 from service.facts.gather import (
     INTAKE_QUESTIONNAIRE,
     NECK_PAIN_CONDITIONS,
@@ -56,6 +58,7 @@ from service.facts.gather import (
 )
 from service.apply.plans import texts
 from service.cds_hooks.services import services as cds_services
+from service.jsonio import dumps
 
 PATIENT_TOKEN = "{{context.patientId}}"
 
@@ -138,3 +141,14 @@ def discovery(engine) -> dict:
         entry["usageRequirements"] = USAGE_REQUIREMENTS.get(plan.id, DEFAULT_USAGE)
         entries.append(entry)
     return {"services": entries}
+
+
+_ANSWERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def discovery_answer(engine) -> bytes:
+    """The discovery document as JSON bytes, built once per engine (its knowledge is read-only)."""
+    answer = _ANSWERS.get(engine)
+    if answer is None:
+        answer = _ANSWERS[engine] = dumps(discovery(engine))
+    return answer

@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from service.apply.engine import Engine
 from service.apply.operation import negotiate_language
 from service.cds_hooks.cards import card_records, render_cards
-from service.cds_hooks.discovery import PREFETCH_KEYS, discovery
+from service.cds_hooks.discovery import PREFETCH_KEYS, discovery_answer
 from service.cds_hooks.draft_orders import judged_orders, unchecked
 from service.cds_hooks.feedback import FeedbackError, parse_feedback
 from service.cds_hooks.fetch import PrefetchUnavailable, gather_resources
@@ -29,10 +29,10 @@ from service.facts.gather import NoDataError
 from service.fhir_api.apply_route import read_json
 from service.fhir_api.invalid_data import add_notes
 from service.fhir_api.outcome import FHIRError
+from service.jsonio import JSONAnswer
 from service.store import IssuedCard, StoreUnavailable
 from service.store.offload import run_blocking
 from service.store.outage import outage_of
-from service.store.recording import store_safely
 
 router = APIRouter(tags=["CDS Hooks"])
 ORDER_HOOKS = {"order-select", "order-sign", "order-dispatch"}
@@ -45,12 +45,13 @@ def service_plan(engine: Engine, service_id: str) -> CdsService | None:
 
 
 def _json(body: dict, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+    return JSONAnswer(body, status_code=status)  # orjson (service/jsonio.py)
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery")
-def discovery_endpoint(request: Request) -> JSONResponse:
-    return _json(discovery(request.app.state.engine))
+async def discovery_endpoint(request: Request) -> Response:
+    # the document depends on the knowledge only: serialised once (discovery.py); no thread needed
+    return Response(discovery_answer(request.app.state.engine), media_type="application/json")
 
 
 @router.post("/cds-services/{service_id}", summary="Call a CDS service")
@@ -83,10 +84,11 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
         if result is None:
             return _json({"cards": []})
         issued_at = datetime.now(timezone.utc)
-        records = [IssuedCard(uuid=r.uuid, service=service_id, hook_instance=hook.hook_instance, kind=r.kind,
-                              override_reasons=list(r.override_reasons), suggestion_uuids=list(r.suggestion_uuids),
-                              issued_at=issued_at, issuer=_issuer_of(request)) for r in card_records(cards)]
-        await run_blocking(store_safely, request, "cards", lambda store: store.remember_cards(records))
+        # stored with the audit row, in one transaction, before the answer leaves (call_audit.py)
+        record.cards = [IssuedCard(uuid=r.uuid, service=service_id, hook_instance=hook.hook_instance, kind=r.kind,
+                                   override_reasons=list(r.override_reasons),
+                                   suggestion_uuids=list(r.suggestion_uuids), issued_at=issued_at,
+                                   issuer=_issuer_of(request)) for r in card_records(cards)]
         profile = result.case.feature("treatment-profile")
         record.profile = str(profile.value) if profile else None
         record.summaries, record.outcome = [c["summary"] for c in cards], "ok"

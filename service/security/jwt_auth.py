@@ -23,8 +23,11 @@
 
 from __future__ import annotations
 
+import binascii
+import functools
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,7 +36,10 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import jwt
-from jwt.exceptions import InvalidSignatureError, PyJWTError
+from jwt.exceptions import PyJWTError
+from jwt.utils import base64url_decode
+
+import orjson
 
 from service.security.errors import (
     ALGORITHM_NOT_ALLOWED,
@@ -59,6 +65,7 @@ MAX_JTI_LENGTH = 255
 MIN_RSA_BITS = 2048
 MAX_NUMERIC_DATE = 253_402_300_799  # 9999-12-31T23:59:59Z: beyond it datetime cannot represent the claim
 DEFAULT_MAX_LIFETIME = 300          # seconds between iat and exp
+KEY_CACHE_SIZE = 64                 # parsed public keys kept (per verifier)
 
 __all__ = ["ALLOWED_ALGORITHMS", "AuthError", "Claims", "ReplayCache", "Verifier"]
 
@@ -173,13 +180,16 @@ class Verifier:
         self.issuers = issuers if issuers is not None else TrustedIssuers.from_settings(settings)
         self.clock = clock
         self.max_lifetime = getattr(settings, "max_token_lifetime", DEFAULT_MAX_LIFETIME)
-        self._jws = jwt.PyJWS()
+        # (id(jwk), alg) -> (jwk, parsed key): a JWK is parsed into a key object once, not per call;
+        # the cache holds the jwk itself, so its id cannot be reused while the entry lives
+        self._keys: dict[tuple[int, str], tuple[dict, jwt.PyJWK]] = {}
+        self._keys_lock = threading.Lock()
 
     def verify(self, token: str, audience_candidates: Iterable[str]) -> Claims:
         """The verified claims of *token*, or :class:`AuthError` with the reason."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise AuthError(MALFORMED_TOKEN)
-        header, claims = self._unverified(token)
+        header, claims, signing_input, signature = _decode(token)
 
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
@@ -203,18 +213,10 @@ class Verifier:
             raise AuthError(UNKNOWN_ISSUER)
         jwk = self.issuers.key(iss, kid, jku)
         _check_key_fits(jwk, alg)
-        try:
-            key = jwt.PyJWK(jwk, algorithm=alg)
-        except PyJWTError:
-            raise AuthError(ALGORITHM_NOT_ALLOWED) from None
-        if alg == "RS384" and key.key.key_size < MIN_RSA_BITS:
-            raise AuthError(ALGORITHM_NOT_ALLOWED)
-        try:
-            self._jws.decode_complete(token, key, algorithms=[alg])
-        except InvalidSignatureError:
-            raise AuthError(BAD_SIGNATURE) from None
-        except PyJWTError:
-            raise AuthError(MALFORMED_TOKEN) from None
+        key = self._public_key(jwk, alg)
+        # the signature over the very bytes decoded above (the token is parsed once)
+        if not key.Algorithm.verify(signing_input, key.key, signature):
+            raise AuthError(BAD_SIGNATURE)
 
         now = self.clock()
         exp, iat, nbf = (_numeric_date(claims.get(n)) for n in ("exp", "iat", "nbf"))
@@ -243,17 +245,22 @@ class Verifier:
             kid=kid, alg=alg, issued_at=_utc(iat), expires_at=_utc(exp),
         )
 
-    def _unverified(self, token: str) -> tuple[dict, dict]:
-        """Header and claims before verification: only to choose the key."""
+    def _public_key(self, jwk: dict, alg: str) -> jwt.PyJWK:
+        """The parsed public key of *jwk* for *alg* (cached), or AuthError when it cannot serve *alg*."""
+        cached = self._keys.get((id(jwk), alg))
+        if cached is not None and cached[0] is jwk:
+            return cached[1]
         try:
-            decoded = self._jws.decode_complete(token, options={"verify_signature": False})
-            claims = json.loads(decoded["payload"])
-        except (PyJWTError, ValueError, UnicodeDecodeError):
-            raise AuthError(MALFORMED_TOKEN) from None
-        header = decoded["header"]
-        if not isinstance(header, dict) or not isinstance(claims, dict):
-            raise AuthError(MALFORMED_TOKEN)
-        return header, claims
+            key = jwt.PyJWK(jwk, algorithm=alg)
+        except PyJWTError:
+            raise AuthError(ALGORITHM_NOT_ALLOWED) from None
+        if alg == "RS384" and key.key.key_size < MIN_RSA_BITS:
+            raise AuthError(ALGORITHM_NOT_ALLOWED)
+        with self._keys_lock:
+            if len(self._keys) >= KEY_CACHE_SIZE:  # key rotation over a long uptime: start afresh
+                self._keys.clear()
+            self._keys[(id(jwk), alg)] = (jwk, key)
+        return key
 
     @staticmethod
     def _match_audience(aud: object, candidates: Iterable[str]) -> str:
@@ -263,8 +270,53 @@ class Verifier:
             values = aud
         else:
             raise AuthError(MISSING_CLAIM)
-        wanted = {normalize_url(c) for c in candidates if c}
+        wanted = {normalized_url(c) for c in candidates if c}
         for value in values:
-            if normalize_url(value) in wanted:
+            if normalized_url(value) in wanted:
                 return value
         raise AuthError(AUDIENCE_MISMATCH)
+
+
+def _json(data: bytes) -> object:
+    """JSON as ``json.loads`` reads it (NaN, Infinity and 1e999 too: the claim checks refuse them by
+    name), with orjson's speed for the usual token."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def _segment(data: bytes) -> bytes:
+    try:
+        return base64url_decode(data)
+    except (binascii.Error, ValueError, TypeError):
+        raise AuthError(MALFORMED_TOKEN) from None
+
+
+def _decode(token: str) -> tuple[dict, dict, bytes, bytes]:
+    """Header, claims, signing input and signature of a compact JWS, decoded once.
+
+    Split as PyJWS splits (the last dot ends the signing input, the first dot
+    the header); anything that does not decode to a JSON object header and
+    claims is MALFORMED_TOKEN. Nothing here is trusted until the signature over
+    ``signing_input`` has been checked.
+    """
+    raw = token.encode("utf-8")
+    signing_input, dot, crypto = raw.rpartition(b".")
+    header_segment, dot2, payload_segment = signing_input.partition(b".")
+    if not dot or not dot2:
+        raise AuthError(MALFORMED_TOKEN)
+    try:
+        header = _json(_segment(header_segment))
+        claims = _json(_segment(payload_segment))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise AuthError(MALFORMED_TOKEN) from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise AuthError(MALFORMED_TOKEN)
+    return header, claims, signing_input, _segment(crypto)
+
+
+@functools.lru_cache(maxsize=1024)
+def normalized_url(url: str) -> str:
+    """:func:`normalize_url`, memoised: the configured audiences and endpoint URLs recur on every call."""
+    return normalize_url(url)

@@ -32,7 +32,8 @@ class AuditEntry:
     status: int = 200
 
 
-def _row(entry: AuditEntry) -> dict:
+def row(entry: AuditEntry) -> dict:
+    """The ``audit_log`` row of *entry* (ValueError for a patient_hash that is not a keyed hash)."""
     if entry.patient_hash is not None and not _HASH.fullmatch(entry.patient_hash):
         # guard against a raw patient reference ending up in the log
         raise ValueError("patient_hash must be a Store.patient_hash() value (64 hex digits)")
@@ -55,7 +56,11 @@ _INSERT = insert(audit_log)  # built once: values are bound parameters (building
 
 
 def record(conn: Connection, entry: AuditEntry) -> None:
-    conn.execute(_INSERT, _row(entry))
+    record_row(conn, row(entry))
+
+
+def record_row(conn: Connection, values: dict) -> None:
+    conn.execute(_INSERT, values)
 
 
 def recent(conn: Connection, limit: int, service: str | None) -> list[AuditEntry]:

@@ -44,18 +44,24 @@ class Feedback:
     card_kind: str | None  # None: the card was not (or no longer) known
 
 
+def card_row(card: IssuedCard) -> dict:
+    """The ``issued_cards`` row of *card* (ValueError without ``issued_at``)."""
+    if card.issued_at is None:
+        raise ValueError(f"card {card.uuid}: issued_at is required")
+    return {
+        "uuid": card.uuid, "service": card.service, "hook_instance": card.hook_instance, "kind": card.kind,
+        "override_reasons": [str(c) for c in card.override_reasons],
+        "suggestion_uuids": [str(s) for s in card.suggestion_uuids],
+        "issued_at": aware(card.issued_at, "issued_at"),
+        "issuer": card.issuer,
+    }
+
+
 def remember(conn: Connection, cards: Iterable[IssuedCard]) -> int:
-    rows = []
-    for card in cards:
-        if card.issued_at is None:
-            raise ValueError(f"card {card.uuid}: issued_at is required")
-        rows.append({
-            "uuid": card.uuid, "service": card.service, "hook_instance": card.hook_instance, "kind": card.kind,
-            "override_reasons": [str(c) for c in card.override_reasons],
-            "suggestion_uuids": [str(s) for s in card.suggestion_uuids],
-            "issued_at": aware(card.issued_at, "issued_at"),
-            "issuer": card.issuer,
-        })
+    return remember_rows(conn, [card_row(card) for card in cards])
+
+
+def remember_rows(conn: Connection, rows: list[dict]) -> int:
     if not rows:
         return 0
     # a card uuid is issued once; a repeated remember (retry) keeps the first

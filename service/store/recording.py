@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from starlette.requests import Request
 
 from service.store.audit import AuditEntry
 from service.store.errors import StoreUnavailable
+from service.store.feedback import IssuedCard
 from service.store.outage import outage_of
 
 log = logging.getLogger("nekpijn_cds.store")
@@ -24,27 +26,33 @@ def _issuer(request: Request) -> str | None:
     return getattr(auth, "issuer", None)
 
 
-def store_safely(request: Request, what: str, fn) -> None:
+def store_safely(request: Request, what: str | tuple[str, ...], fn) -> None:
+    """``fn(store)``; a failure (or a known outage) is counted as lost under each of *what*."""
     store = request.app.state.store
     outage = outage_of(store)
+    whats = (what,) if isinstance(what, str) else what
     if not outage.should_try():
-        outage.skipped(what)
+        for w in whats:
+            outage.skipped(w)
         return
     try:
         fn(store)
     except StoreUnavailable as exc:
-        outage.failed(what, exc)
+        for w in whats:
+            outage.failed(w, exc)
         return
     outage.recovered(store)
 
 
 def audit(request: Request, *, service: str, hook: str | None, hook_instance: str | None, patient: str | None,
-          profile: str | None, summaries: list[str], started: float, outcome: str, status: int) -> None:
-    """One audit entry: no raw patient reference (a keyed hash), no token."""
+          profile: str | None, summaries: list[str], started: float, outcome: str, status: int,
+          cards: Sequence[IssuedCard] = ()) -> None:
+    """One audit entry (no raw patient reference: a keyed hash; no token) and the call's issued
+    cards, in one transaction: both are stored before the answer leaves, or both counted lost."""
     def write(store):
-        store.record_audit(AuditEntry(
+        store.record_call(AuditEntry(
             at=datetime.now(timezone.utc), service=service, hook=hook, hook_instance=hook_instance,
             issuer=_issuer(request), patient_hash=store.patient_hash(patient) if patient else None,
             profile=profile, card_summaries=summaries, duration_ms=(time.perf_counter() - started) * 1000,
-            outcome=outcome, status=status))
-    store_safely(request, "audit", write)
+            outcome=outcome, status=status), cards)
+    store_safely(request, ("audit", "cards") if cards else "audit", write)

@@ -21,7 +21,7 @@ from service.store.schema import jti_seen
 MAX_KEY_CHARS = 255
 
 
-def _bounded(value: str) -> str:
+def bounded(value: str) -> str:
     """Long values are stored as their digest: same identity, bounded index size."""
     if len(value) <= MAX_KEY_CHARS:
         return value
@@ -52,7 +52,7 @@ _SEEN: dict[str, object] = {}
 
 
 def seen(conn: Connection, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
-    params = {"issuer": _bounded(issuer), "jti": _bounded(jti), "expires_at": expires_at, "now": now}
+    params = {"issuer": bounded(issuer), "jti": bounded(jti), "expires_at": expires_at, "now": now}
     # a row back: inserted, or an expired one taken over -> new; none: replay
     return conn.execute(_seen_statement(conn), params).first() is None
 

@@ -22,6 +22,7 @@ from service.store.db import aware, make_engine, transaction
 from service.store.errors import StoreUnavailable, guarded
 from service.store.feedback import Feedback, IssuedCard
 from service.store.self_check import SelfCheckSubmission
+from service.store.sqlite_writes import SQLiteWrites
 
 
 def _now() -> datetime:
@@ -43,6 +44,8 @@ class Store:
         self._audit_key = audit_key.encode("utf-8") if audit_key else None
         self._migrated = False
         self._lock = threading.Lock()
+        # the writes of every hook call on the driver connection (SQLite; sqlite_writes.py)
+        self._sqlite = SQLiteWrites(engine) if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str | URL, *, audit_key: str | None = None) -> Store:
@@ -113,6 +116,24 @@ class Store:
         self._ready()
         with transaction(self.engine, write=True) as conn:
             _audit.record(conn, entry)
+
+    @guarded("record_call")
+    def record_call(self, entry: AuditEntry | None, cards: Iterable[IssuedCard] = ()) -> None:
+        """A hook call's audit entry and issued cards, in one transaction (committed on return).
+
+        On SQLite straight on the driver connection (sqlite_writes.py): the write of every hook call."""
+        audit_row = _audit.row(entry) if entry is not None else None  # ValueError before any work
+        card_rows = [_feedback.card_row(card) for card in cards]
+        if audit_row is None and not card_rows:
+            return
+        self._ready()
+        if self._sqlite is not None:
+            self._sqlite.record_call(audit_row, card_rows)
+            return
+        with transaction(self.engine, write=True) as conn:
+            _feedback.remember_rows(conn, card_rows)
+            if audit_row is not None:
+                _audit.record_row(conn, audit_row)
 
     @guarded("audit")
     def audit(self, limit: int = 100, service: str | None = None) -> list[AuditEntry]:
@@ -188,6 +209,8 @@ class Store:
         expires_at = aware(expires_at, "expires_at")
         now = aware(now, "now") if now is not None else _now()
         self._ready()
+        if self._sqlite is not None:
+            return self._sqlite.seen_jti(_replay.bounded(issuer), _replay.bounded(jti), expires_at, now)
         with transaction(self.engine, write=True) as conn:
             return _replay.seen(conn, issuer, jti, expires_at, now)
 
