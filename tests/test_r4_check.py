@@ -148,3 +148,13 @@ def test_parse_apply_refuses_like_the_models():
     assert fast.value.message == _models_verdict(body)
     # a resource marked as already accepted is not walked again (screen_apply_body checked it)
     assert parse_apply(body, accepted={id(patient)}).subject == f"Patient/{cases()[0]['id']}"
+
+
+def test_a_required_element_of_a_type_without_check_still_counts():
+    """Narrative.div (XHTML) has no fast check, but a Narrative without it is not accepted."""
+    patient = {"resourceType": "Patient", "id": "p", "birthDate": "1990-01-01"}
+    assert accepts(patient)
+    without_div = {**patient, "text": {"status": "generated"}}
+    assert not accepts(without_div) and model_problem(without_div) is not None
+    with_div = {**patient, "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'}}
+    assert not accepts(with_div) and fhir_problem(with_div) == model_problem(with_div)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Literal, Union
 from zoneinfo import ZoneInfo
 
@@ -31,7 +32,7 @@ class Source:
     instant: datetime | None
     kind: Literal["answer", "observation", "patient", "condition", "derived"] = "answer"
 
-    @property
+    @cached_property  # asked ~300 times per evaluation (episode rules, timelines); frozen, so computed once
     def day(self) -> date | None:
         return self.instant.astimezone(AMSTERDAM).date() if self.instant else None
 

@@ -123,7 +123,7 @@ class Table:
     resource: bool  # a resource type (not a data type or backbone element)
     elements: dict[str, Element]
     required: frozenset[str]  # elements that must be present
-    choices: dict[str, bool]  # choice group -> required (exactly one) / optional (at most one)
+    required_choices: tuple[str, ...]  # choice groups of which one element must be present
 
 
 class _NoCheck(Exception):
@@ -176,17 +176,18 @@ def _compile(model) -> Table:
         extra = field.json_schema_extra or {}
         if not extra.get("element_property"):
             continue  # fhir_comments, `_value` primitive extensions: never accepted here
+        if field.is_required() or extra.get("element_required"):
+            required.add(field.alias)
         try:
             element = _element(field)
         except _NoCheck:
             continue  # not in the table: a resource that has it goes to the models
         elements[field.alias] = element
-        if field.is_required() or extra.get("element_required"):
-            required.add(field.alias)
         if element.choice:
             choices[element.choice] = choices.get(element.choice, False) or bool(extra.get("one_of_many_required"))
     from fhir.resources.R4B.resource import Resource
-    return Table(issubclass(model, Resource), elements, frozenset(required), choices)
+    return Table(issubclass(model, Resource), elements, frozenset(required),
+                 tuple(group for group, needed in choices.items() if needed))
 
 
 _TABLES: dict[str, Table | None] = {}
@@ -206,6 +207,19 @@ def table(type_name: str) -> Table | None:
 
 
 # -- the walk ------------------------------------------------------------------------------
+# The hot loop of every call (~270 objects for 24 resources): plain loops, tables looked up
+# once per element (Element.spec), no per-object allocations unless a choice group is used.
+
+def _spec(element: Element) -> Table | None:
+    spec = _SPECS.get(element.complex, _UNKNOWN)
+    if spec is _UNKNOWN:
+        spec = _SPECS[element.complex] = table(element.complex)
+    return spec
+
+
+_SPECS: dict[str, Table | None] = {}
+_UNKNOWN = object()
+
 
 def _resource(value: object, accepted: Collection[int]) -> bool:
     if type(value) is not dict:
@@ -213,48 +227,59 @@ def _resource(value: object, accepted: Collection[int]) -> bool:
     if id(value) in accepted:
         return True
     rtype = value.get("resourceType")
-    return type(rtype) is str and rtype.isalpha() and _object(value, rtype, accepted, resource=True)
-
-
-def _object(value: dict, type_name: str, accepted: Collection[int], resource: bool = False) -> bool:
-    """Whether the models surely accept `value` as a `type_name` (a resource when `resource`)."""
-    spec = table(type_name)
-    if spec is None or spec.resource is not resource:
+    if type(rtype) is not str or not rtype.isalpha():
         return False
+    spec = table(rtype)
+    return spec is not None and spec.resource and _object(value, spec, accepted)
+
+
+def _complex(value: object, element: Element, accepted: Collection[int]) -> bool:
+    if element.complex is ANY_RESOURCE:
+        return _resource(value, accepted)
+    if type(value) is not dict or not value:
+        return False
+    spec = _spec(element)
+    return spec is not None and not spec.resource and _object(value, spec, accepted)
+
+
+def _object(value: dict, spec: Table, accepted: Collection[int]) -> bool:
+    """Whether the models surely accept `value` as an instance of `spec`'s type."""
     elements = spec.elements
-    chosen: set[str] | None = None
+    chosen: list[str] | None = None
     for key, item in value.items():
         element = elements.get(key)
         if element is None:
-            if resource and key == "resourceType":
-                continue  # (= type_name: the caller took the type from it)
+            if key == "resourceType" and spec.resource:
+                continue  # (the type `spec` was looked up by)
             return False
+        check = element.primitive
         if element.many:
             if type(item) is not list or not item:
                 return False
-            items = item
-        else:
-            items = (item,)
-        check = element.primitive
-        for one in items:
             if check is not None:
-                if not check(one):
-                    return False
-            elif element.complex is ANY_RESOURCE:
-                if not _resource(one, accepted):
-                    return False
-            elif type(one) is not dict or not one or not _object(one, element.complex, accepted):
+                for one in item:
+                    if not check(one):
+                        return False
+            else:
+                for one in item:
+                    if not _complex(one, element, accepted):
+                        return False
+        elif check is not None:
+            if not check(item):
                 return False
-        if element.choice is not None:
-            chosen = chosen or set()
-            if element.choice in chosen:
-                return False  # two elements of one choice group
-            chosen.add(element.choice)
-    for name in spec.required:
-        if name not in value:
+        elif not _complex(item, element, accepted):
             return False
-    for group, needed in spec.choices.items():
-        if needed and (chosen is None or group not in chosen):
+        if element.choice is not None:
+            if chosen is None:
+                chosen = [element.choice]
+            elif element.choice in chosen:
+                return False  # two elements of one choice group
+            else:
+                chosen.append(element.choice)
+    if spec.required and not value.keys() >= spec.required:
+        return False
+    for group in spec.required_choices:
+        if chosen is None or group not in chosen:
             return False
     return True
 
