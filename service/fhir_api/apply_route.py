@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from fastapi import APIRouter, Depends, Request
@@ -14,6 +13,7 @@ from service.facts.gather import NoDataError
 from service.fhir_api.invalid_data import add_notes, screen_apply_body
 from service.fhir_api.outcome import FHIRError, FHIRResponse
 from service.fhir_api.routes import check_format
+from service.jsonio import loads
 from service.self_check_page.public import ANONYMOUS_APPLY_PLANS
 from service.store.offload import run_blocking, run_public
 from service.store.recording import audit
@@ -27,10 +27,6 @@ router = APIRouter(prefix="/fhir", tags=["FHIR operations"], dependencies=[Depen
 MAX_JSON_DEPTH = 100
 #: bodies above this are parsed in a worker thread (a 5 MB body takes tens of ms to parse)
 LARGE_BODY_BYTES = 256 * 1024
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _depth_exceeds(value: object, limit: int) -> bool:
@@ -70,7 +66,7 @@ async def read_json(request: Request) -> object:
 def parse_json(raw: bytes) -> object:
     """Strict JSON of a body (see read_json), or FHIRError 400."""
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body = loads(raw)  # orjson; the standard library's answer where orjson has none (service/jsonio.py)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FHIRError(400, "structure", f"the body is not valid JSON: {exc.__class__.__name__} at position "
                                           f"{getattr(exc, 'pos', '?')}") from None

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.jsonio import JSONAnswer
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 
@@ -25,8 +26,8 @@ _STATUS_CODES = {
 }
 
 
-class FHIRResponse(JSONResponse):
-    """JSON response with media type ``application/fhir+json``."""
+class FHIRResponse(JSONAnswer):
+    """JSON response with media type ``application/fhir+json`` (rendered with orjson: service/jsonio.py)."""
 
     media_type = FHIR_JSON
 
