@@ -93,30 +93,12 @@ def knowledge_loaded(fhir, parts, timings) -> list[dict]:
     return responses
 
 
-def _missing_patients(bundle: dict) -> list[str]:
-    """Patient ids a Bundle's resources refer to (subject) without holding them."""
-    held = {e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"}
-    wanted = {((e["resource"].get("subject") or {}).get("reference") or "") for e in bundle["entry"]}
-    return sorted(r.split("/", 1)[1] for r in wanted if r.startswith("Patient/") and r.split("/", 1)[1] not in held)
-
-
 @pytest.fixture(scope="module")
 def patients_loaded(fhir, knowledge_loaded, timings) -> dict[str, list[str]]:
     """Examples first, then the reference cases over them (same ids: the cases' data wins).
-
-    A self-check example's QuestionnaireResponse refers to a patient the Bundle does not hold
-    (the self-check has no EHR record): HAPI refuses that (HAPI-1094, referential integrity), so
-    such a patient is created first, as the client's server would hold it; returned per file."""
+    The stand-in patients hapi_server.load_examples had to create, per example file."""
     started = time.monotonic()
-    stand_ins: dict[str, list[str]] = {}
-    for path in EXAMPLES:
-        bundle = json.loads(path.read_text(encoding="utf-8"))
-        missing = _missing_patients(bundle)
-        if missing:
-            stand_ins[path.name] = missing
-            hapi_server.post_transaction(fhir, hapi_server.as_transaction(
-                {"entry": [{"resource": {"resourceType": "Patient", "id": pid}} for pid in missing]}))
-        hapi_server.post_transaction(fhir, hapi_server.as_transaction(bundle))
+    stand_ins = hapi_server.load_examples(fhir, EXAMPLES)
     timings["load_examples_s"] = time.monotonic() - started
     started = time.monotonic()
     for case in CASES:

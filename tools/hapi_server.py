@@ -1,6 +1,6 @@
 """A real FHIR server for the interoperability tests: HAPI FHIR JPA server (R4, H2 in memory).
 
-    python -m tools.hapi_server            # start it, load the knowledge, print the base URL; Ctrl-C stops it
+    python -m tools.hapi_server            # start it, load the knowledge and the examples; Ctrl-C stops it
     python -m tools.hapi_server --bare     # start it empty
 
 The server is HAPI FHIR's JPA server from Maven Central jars (interop/hapi/pom.xml) started by
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,11 +44,13 @@ WORK = ROOT / "build" / "hapi"
 CLASSPATH = WORK / "classpath.txt"
 LOG = WORK / "server.log"
 ARTIFACTS = ROOT / "service" / "knowledge" / "fhir"
+EXAMPLES = ROOT / "examples"
 #: a jar whose presence in ~/.m2 means Maven can try offline first
 MARKER = Path.home() / ".m2" / "repository" / "ca" / "uhn" / "hapi" / "fhir" / "hapi-fhir-jpaserver-base"
 #: JVM options: quick start-up matters more than peak speed for a test server; the heap is
-#: bounded (the machine is shared); serial GC suits 2 cores
-JVM_OPTIONS = ("-Xmx1536m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+#: bounded (the machine is shared); serial GC suits 2 cores; the log lines carry the time
+JVM_OPTIONS = ("-Xmx1536m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+               "-Dorg.slf4j.simpleLogger.showDateTime=true", "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS")
 FHIR_JSON = "application/fhir+json"
 
 
@@ -56,8 +59,10 @@ class HapiError(RuntimeError):
 
 
 def ensure_classpath() -> str:
-    """The server's class path; Maven downloads the jars on first use only."""
-    if not CLASSPATH.exists() or CLASSPATH.stat().st_mtime < POM.stat().st_mtime:
+    """The server's class path; Maven downloads the jars on first use only (resolved again when
+    the pom is newer than the cached class path, or a jar of it is gone from ~/.m2)."""
+    if not CLASSPATH.exists() or CLASSPATH.stat().st_mtime < POM.stat().st_mtime or not all(
+            Path(jar).exists() for jar in CLASSPATH.read_text(encoding="utf-8").strip().split(os.pathsep)):
         WORK.mkdir(parents=True, exist_ok=True)
         offline = ["-o"] if MARKER.exists() else []
         cmd = ["mvn", "-q", "-B", *offline, "-f", str(POM), "dependency:build-classpath",
@@ -194,11 +199,38 @@ def load_knowledge(client: httpx.Client, parts: list[Path] | None = None) -> lis
     return [post_transaction(client, json.loads(p.read_text(encoding="utf-8"))) for p in parts or knowledge_parts()]
 
 
+def missing_patients(bundle: dict) -> list[str]:
+    """Patient ids a Bundle's resources refer to as `subject` without holding them."""
+    held = {e["resource"]["id"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == "Patient"}
+    wanted = {(e["resource"].get("subject") or {}).get("reference") or "" for e in bundle.get("entry", [])}
+    return sorted(r.split("/", 1)[1] for r in wanted if r.startswith("Patient/") and r.split("/", 1)[1] not in held)
+
+
+def load_examples(client: httpx.Client, paths: list[Path] | None = None) -> dict[str, list[str]]:
+    """Post every example Bundle (examples/*.json) as a transaction of PUTs.
+
+    A self-check example's QuestionnaireResponse refers to a patient its Bundle does not hold
+    (the self-check has no EHR record): HAPI refuses that (HAPI-1094, referential integrity on
+    write), so such a patient is created first, as the client's server would hold it. Returns
+    the created stand-in patient ids per file name."""
+    stand_ins: dict[str, list[str]] = {}
+    for path in paths if paths is not None else sorted(EXAMPLES.glob("*.json")):
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+        missing = missing_patients(bundle)
+        if missing:
+            stand_ins[path.name] = missing
+            post_transaction(client, as_transaction(
+                {"entry": [{"resource": {"resourceType": "Patient", "id": pid}} for pid in missing]}))
+        post_transaction(client, as_transaction(bundle))
+    return stand_ins
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bare", action="store_true", help="do not load the knowledge artifacts")
+    parser.add_argument("--bare", action="store_true", help="load nothing (default: the knowledge and the examples)")
     parser.add_argument("--page-size", type=int, help="default page size of searches (HAPI's own: 20)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a clean stop (the block below stops the JVM)
     with hapi_server(page_size=args.page_size) as server:
         print(f"HAPI FHIR JPA server at {server.base_url} (started in {server.startup_seconds:.0f} s; "
               f"log {server.log.relative_to(ROOT)})", flush=True)
@@ -206,8 +238,12 @@ def main(argv=None) -> int:
             with server.client() as client:
                 started = time.monotonic()
                 responses = load_knowledge(client)
-            print(f"loaded {sum(len(r.get('entry', [])) for r in responses)} artifacts in {len(responses)} "
-                  f"transactions ({time.monotonic() - started:.1f} s)", flush=True)
+                print(f"loaded {sum(len(r.get('entry', [])) for r in responses)} artifacts in {len(responses)} "
+                      f"transactions ({time.monotonic() - started:.1f} s)", flush=True)
+                started = time.monotonic()
+                stand_ins = load_examples(client)
+                print(f"loaded the examples ({time.monotonic() - started:.1f} s; stand-in patients for "
+                      f"{', '.join(stand_ins) or 'none'})", flush=True)
         try:
             server.process.wait()
         except KeyboardInterrupt:
