@@ -28,8 +28,7 @@ import pytest
 from service.facts.gather import gather, load_element_codes
 from service.rules import evaluate
 from tests.apply_support import TODAY as APPLY_TODAY, cases, data_dictionary
-from tools.case_bundles import build_case_bundle
-from tools.cql.generated_cases import generated_cases
+from tools.cql.generated_cases import case_bundle, generated_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "interop" / "cql" / "runner"
@@ -50,7 +49,7 @@ COVERED = FEATURES + DERIVED + (ANSWERS,)
 #: switch to winter time (tests/apply_support.py); the generated patients on the first
 DAYS = (date(2026, 3, 10), APPLY_TODAY)
 GENERATED_SEED = 16
-#: variants per reference case (the v2 scenario patients come on top): 4 x 30 + 190 patients
+#: variants per reference case (the v2 scenario patients come on top): 4 x 30 + 238 patients
 GENERATED_PER_CASE = 4
 #: every value each feature must take over the generated patients (the coverage the generator
 #: must reach; None = no value); printed with the counts when one is missing
@@ -89,7 +88,7 @@ SITUATIONS = ("later-flag-qr", "later-flag-obs", "flag-present-then-absent", "pa
               "radicular-not-assessed", "rotation-only", "test-only", "positive-test-without-symptoms",
               "crs-worse-motor", "strength-loss-at-follow-up", "same-day-flag", "input-tomorrow",
               "input-future", "intake-tomorrow", "birthdate-future", "onset-after-own-intake",
-              "intake-in-progress", "observations-only")
+              "intake-in-progress", "observations-only", "utc-timestamps")
 
 
 def node_modules() -> None:
@@ -105,7 +104,7 @@ def generated() -> tuple[dict, ...]:
 
 
 def run_cql(batch: list[dict], today: date) -> dict[str, dict]:
-    bundles = [build_case_bundle(case, today, data_dictionary()) for case in batch]
+    bundles = [case_bundle(case, today, data_dictionary()) for case in batch]
     run = subprocess.run([shutil.which("node") or "node", str(RUNNER / "run.js"), str(ELM_DIR), today.isoformat()],
                          input=json.dumps(bundles), capture_output=True, text=True, check=True)
     return json.loads(run.stdout)
@@ -138,7 +137,7 @@ def python_results(case: dict, today: date) -> dict:
 @lru_cache(maxsize=None)
 def _python_results(case_id: str, today: date) -> dict:
     case = next(c for c in (*cases(), *generated()) if c["id"] == case_id)
-    bundle = build_case_bundle(case, today, data_dictionary())
+    bundle = case_bundle(case, today, data_dictionary())
     result = evaluate(gather([e["resource"] for e in bundle["entry"]], f"Patient/{case['id']}", today))
     out: dict = {}
     for code in FEATURES:

@@ -14,7 +14,8 @@ Two kinds, both in the case format of tests/cases/cases.yaml (dates relative to 
   weight, §9); inputs dated tomorrow / in the future, a birthDate in the future, onset answers
   later than their intake, in-progress intakes (§0); the derived rf-no-improvement-4w (§9 row 1).
 
-Every scenario patient carries `situations`: the tags of what it exercises (the test counts
+A quarter of the scenario patients come twice: once more with every timestamp in UTC (`utc: true`;
+build their bundles with `case_bundle`, which rewrites them). Every scenario patient carries `situations`: the tags of what it exercises (the test counts
 them). The same seed always gives the same patients; `expect` is removed from the variants
 (the Python engine is the other side of the test). `generated_cases(cases, per_case, seed)`
 returns both kinds (NekpijnPlan's differential uses it too: keep the signature).
@@ -24,7 +25,10 @@ from __future__ import annotations
 
 import copy
 import random
+from datetime import date, datetime, timezone
 from typing import Callable, Iterator
+
+from tools.case_bundles import build_case_bundle
 
 EXTRA_ANSWERS = ("rf-fever", "crs-arm-sensory", "psychosocial-dominant", "recurrent", "work-related",
                  "trauma-related", "rf-cancer-history")
@@ -410,10 +414,50 @@ SCENARIOS: tuple[tuple[Callable[[random.Random, int], Iterator[dict]], int], ...
 )
 
 
+#: the dated elements a UTC copy rewrites
+DATED_KEYS = ("authored", "effectiveDateTime", "issued", "onsetDateTime")
+
+
+def utc_copies(scenarios: list[dict], every: int = 4) -> list[dict]:
+    """Every `every`-th scenario patient again with its timestamps in UTC ("Z"): 00:05 Amsterdam
+    is the previous day in UTC, so the engines must convert to Amsterdam days (decision-logic
+    "All day counts", CET and CEST)."""
+    out = []
+    for case in scenarios[::every]:
+        twin = copy.deepcopy(case)
+        twin.update(id=f"{case['id']}-utc", utc=True, situations=[*case.get("situations", ()), "utc-timestamps"])
+        out.append(twin)
+    return out
+
+
+def to_utc(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: (_utc_text(v) if k in DATED_KEYS and isinstance(v, str) else to_utc(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_utc(v) for v in value]
+    return value
+
+
+def _utc_text(text: str) -> str:
+    if "T" not in text:
+        return text
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        return text
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def case_bundle(case: dict, today: date, data_dictionary: dict) -> dict:
+    """build_case_bundle, with the timestamps in UTC for a case with `utc: true`."""
+    bundle = build_case_bundle(case, today, data_dictionary)
+    return to_utc(bundle) if case.get("utc") else bundle
+
+
 def scenario_cases(seed: int = 16) -> list[dict]:
-    """The v2 scenario patients (see the module docstring), ~190 of them."""
+    """The v2 scenario patients (see the module docstring), ~240 of them (with the UTC copies)."""
     rng = random.Random(seed * 1000 + 2)
-    return [case for make, count in SCENARIOS for case in make(rng, count)]
+    scenarios = [case for make, count in SCENARIOS for case in make(rng, count)]
+    return scenarios + utc_copies(scenarios)
 
 
 def generated_cases(cases: list[dict], per_case: int = 8, seed: int = 16) -> list[dict]:
