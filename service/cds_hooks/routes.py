@@ -26,7 +26,7 @@ from service.cds_hooks.subjects import localise
 from service.cds_hooks.validation import screen
 from service.evaluation_date import EvaluationDateError, evaluation_instant
 from service.facts.gather import NoDataError
-from service.fhir_api.apply_route import read_json
+from service.fhir_api.apply_route import LARGE_BODY_BYTES, read_json
 from service.fhir_api.invalid_data import add_notes
 from service.fhir_api.outcome import FHIRError
 from service.jsonio import JSONAnswer
@@ -80,7 +80,9 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
             # the details (timeout, refused, HTTP status…) only in the log (fetch.py): the answer must not
             # tell a closed port from an open one, nor anything else about the network behind fhirServer
             raise FHIRError(412, "incomplete", exc.public) from None
-        result, cards = await _evaluate(engine, service, hook, fetched, now, lang, record)
+        # data from the FHIR server or a large body: screened off the event loop (the body read above is cached)
+        large = bool(fetched.fetched_keys) or len(await request.body()) > LARGE_BODY_BYTES
+        result, cards = await _evaluate(engine, service, hook, fetched, now, lang, record, large)
         if result is None:
             return _json({"cards": []})
         issued_at = datetime.now(timezone.utc)
@@ -95,7 +97,7 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
         return _json({"cards": cards})
 
 
-async def _evaluate(engine: Engine, service: CdsService, hook, fetched, now, lang: str, record):
+async def _evaluate(engine: Engine, service: CdsService, hook, fetched, now, lang: str, record, large: bool):
     """(result, cards) of a call; (None, []) when nothing is known about the patient's neck pain.
 
     The invalid-data policy (validation.py): resources that are not valid R4 are left out and
@@ -105,7 +107,10 @@ async def _evaluate(engine: Engine, service: CdsService, hook, fetched, now, lan
     # draft orders (MedicationRequest, …) are never read, validated or a reason to fail
     orders = judged_orders(fetched.draft_orders, patient, hook.fhir_server) if hook.hook in ORDER_HOOKS else None
     skipped = {id(r) for r in unchecked(fetched.draft_orders)}
-    screened = await run_blocking(screen, fetched, orders or [], patient)
+    # large data is screened off the event loop, as read_json parses a large body; the usual prefetch
+    # (25 KB: ~0.5 ms) here: a thread hop costs 0.15-0.2 ms of CPU itself (docs/performance.md)
+    screened = await run_blocking(screen, fetched, orders or [], patient) if large else \
+        screen(fetched, orders or [], patient)
     if screened.refused is not None:
         bad = screened.refused
         raise FHIRError(bad.status, "structure", bad.message, bad.expression)
