@@ -266,17 +266,20 @@ def server_cpu(pids: list[int]) -> float:
 class Server:
     """``nekpijn-cds serve`` (one uvicorn worker) in a process session of its own."""
 
-    def __init__(self, auth: str, folder: Path, issuers: Path, database_url: str | None, log_level: str):
-        self.auth, self.folder = auth, folder
+    def __init__(self, auth: str, folder: Path, issuers: Path, database_url: str | None, log_level: str,
+                 root: Path = ROOT):
+        self.auth, self.folder, self.root = auth, folder, root
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         db = database_url or f"sqlite:///{folder / f'bench-{auth}-{self.port}.db'}"
-        self.env = {**os.environ, "NEKPIJN_AUTH": auth, "NEKPIJN_TRUSTED_ISSUERS_FILE": str(issuers),
+        # the service of *root* (``--baseline``: another source tree), with this virtualenv's packages
+        pythonpath = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+        self.env = {**os.environ, "PYTHONPATH": pythonpath, "NEKPIJN_AUTH": auth, "NEKPIJN_TRUSTED_ISSUERS_FILE": str(issuers),
                     "NEKPIJN_DATABASE_URL": db, "NEKPIJN_AUDIENCES": AUDIENCE,
                     "NEKPIJN_LOG_LEVEL": log_level, "NEKPIJN_MAX_BODY_BYTES": "5000000",
                     # tokens are signed before the rounds (bench/load.py TOKEN_LIFETIME)
                     "NEKPIJN_MAX_TOKEN_LIFETIME": str(TOKEN_LIFETIME)}
-        self.log_path = folder / f"server-{auth}-{self.port}.log"
+        self.log_path = folder / f"server-{auth}-{self.port}.log"  # (the port tells the trees apart)
         self.proc: subprocess.Popen | None = None
         self.pids: list[int] = []
 
@@ -286,7 +289,7 @@ class Server:
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port), "--workers", "1"],
-            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         with httpx.Client(timeout=10) as client:
             while True:
@@ -377,17 +380,19 @@ async def send_calls(server: Server, scenario: Scenario, body: bytes, n: int, to
         conn.close()
 
 
-def run_round(servers: dict[str, Server], payloads: dict[str, bytes], requests: int, tokens: list[str],
-              tallies: dict[str, Tally] | None) -> None:
-    """Every scenario once, in order; server CPU read right before and after each."""
+def run_round(servers: dict[tuple[str, str], Server], variants: list[str], payloads: dict[str, bytes],
+              requests: int, tokens: list[str], tallies: dict[tuple[str, str], Tally] | None, flip: bool) -> None:
+    """Every scenario once on every variant's server, in order (variants alternate their order from
+    round to round: *flip*); server CPU read right before and after each."""
     for s in SCENARIOS:
-        server, n = servers[s.auth], requests * s.weight
-        before = server.cpu()
-        asyncio.run(send_calls(server, s, payloads[s.body], n, tokens,
-                               tallies[s.name] if tallies is not None else None))
-        used = server.cpu() - before
-        if tallies is not None:
-            tallies[s.name].cpu_ms.append(used * 1000 / n)
+        for variant in (list(reversed(variants)) if flip else variants):
+            server, n = servers[(variant, s.auth)], requests * s.weight
+            before = server.cpu()
+            asyncio.run(send_calls(server, s, payloads[s.body], n, tokens,
+                                   tallies[(variant, s.name)] if tallies is not None else None))
+            used = server.cpu() - before
+            if tallies is not None:
+                tallies[(variant, s.name)].cpu_ms.append(used * 1000 / n)
 
 
 def memory_run(server: Server, body: bytes, requests: int) -> dict:
@@ -416,18 +421,20 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def print_table(results: dict[str, dict]) -> None:
-    head = (f"{'scenario':<32} {'CPU ms/req':>10} {'(rounds min–max)':>17} {'target':>7}  "
+def print_table(results: dict[str, dict[str, dict]]) -> None:
+    """*results*: variant → scenario → summary."""
+    head = (f"{'scenario':<32} {'tree':<9} {'CPU ms/req':>10} {'(rounds min–max)':>17} {'target':>7}  "
             f"{'p50 ms':>7} {'p95 ms':>7} {'calls':>6} {'errors':>6}")
     print(head)
     print("-" * len(head))
     for s in SCENARIOS:
-        r = results[s.name]
-        spread = f"{fmt(r['cpu_ms_min'])}–{fmt(r['cpu_ms_max'])}"
-        target = f"≤{s.target_ms:g}" if s.target_ms else ""
-        print(f"{s.name:<32} {fmt(r['cpu_ms_per_request']):>10} {spread:>17} {target:>7}  "
-              f"{fmt(r['latency_p50_ms']):>7} {fmt(r['latency_p95_ms']):>7} {r['requests']:>6} "
-              f"{sum(r['errors'].values()):>6}")
+        for variant, per in results.items():
+            r = per[s.name]
+            spread = f"{fmt(r['cpu_ms_min'])}–{fmt(r['cpu_ms_max'])}"
+            target = f"≤{s.target_ms:g}" if s.target_ms else ""
+            print(f"{s.name:<32} {variant:<9} {fmt(r['cpu_ms_per_request']):>10} {spread:>17} {target:>7}  "
+                  f"{fmt(r['latency_p50_ms']):>7} {fmt(r['latency_p95_ms']):>7} {r['requests']:>6} "
+                  f"{sum(r['errors'].values()):>6}")
 
 
 def main(argv=None) -> int:
@@ -441,6 +448,9 @@ def main(argv=None) -> int:
                              "the issue's 100000 take about 20 minutes)")
     parser.add_argument("--database-url", help="store URL for both servers (default: a fresh SQLite file each)")
     parser.add_argument("--log-level", default="info", help="service log level (default info: access log on)")
+    parser.add_argument("--baseline", type=Path,
+                        help="another source tree (e.g. `git archive <commit> | tar -x -C DIR`): its service runs "
+                             "in the same interleaved rounds, as the 'baseline' rows")
     parser.add_argument("--save", action="store_true",
                         help="write the results to bench/results/service.json (the committed figures)")
     parser.add_argument("--json", type=Path, help="write the results to this file instead")
@@ -450,8 +460,11 @@ def main(argv=None) -> int:
         args.rounds, args.requests = min(args.rounds, 3), min(args.requests, 30)
     started = time.perf_counter()
     payloads = bodies()
-    jwt_per_round = sum(args.requests * s.weight for s in SCENARIOS if s.auth == "jwt")
-    results: dict[str, dict] = {}
+    roots = {"this"} if args.baseline is None else {"this", "baseline"}
+    variants = [v for v in ("this", "baseline") if v in roots]
+    root_of = {"this": ROOT, "baseline": args.baseline.resolve() if args.baseline else None}
+    jwt_per_round = len(variants) * sum(args.requests * s.weight for s in SCENARIOS if s.auth == "jwt")
+    results: dict[str, dict[str, dict]] = {}
     startup: dict[str, float] = {}
     memory_result = None
     with tempfile.TemporaryDirectory(prefix="nekpijn-bench-") as tmp:
@@ -460,23 +473,24 @@ def main(argv=None) -> int:
         pool = TokenPool(pem, AUDIENCE)
         pool.fill(jwt_per_round * (args.rounds + 1) + 10)
         tokens = pool.tokens
-        servers = {auth: Server(auth, folder, issuers, args.database_url, args.log_level) for auth in ("off", "jwt")}
+        servers = {(v, auth): Server(auth, folder, issuers, args.database_url, args.log_level, root_of[v])
+                   for v in variants for auth in ("off", "jwt")}
         try:
-            for auth, server in servers.items():
-                startup[auth] = round(server.start(), 3)
-            print(f"servers up (auth off {startup['off']:.2f} s, JWT {startup['jwt']:.2f} s to /health); "
+            for (variant, auth), server in servers.items():
+                startup[f"{variant}, auth {auth}"] = round(server.start(), 3)
+            print(f"servers up ({', '.join(f'{k} {v:.2f} s' for k, v in startup.items())} to /health); "
                   f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
-            tallies = {s.name: Tally() for s in SCENARIOS}
+            tallies = {(v, s.name): Tally() for v in variants for s in SCENARIOS}
             if args.rounds:
-                run_round(servers, payloads, args.requests, tokens, None)  # warm-up, not counted
+                run_round(servers, variants, payloads, args.requests, tokens, None, False)  # warm-up, not counted
             for i in range(args.rounds):
-                run_round(servers, payloads, args.requests, tokens, tallies)
+                run_round(servers, variants, payloads, args.requests, tokens, tallies, flip=bool(i % 2))
                 print(f"  round {i + 1}/{args.rounds}: " + ", ".join(
-                    f"{s.name} {tallies[s.name].cpu_ms[-1]:.2f}" for s in SCENARIOS) + " (server CPU ms/call)",
-                    flush=True)
-            results = {name: t.summary() for name, t in tallies.items()}
+                    f"{s.name} {'/'.join(f'{tallies[(v, s.name)].cpu_ms[-1]:.2f}' for v in variants)}"
+                    for s in SCENARIOS) + f" (server CPU ms/call, {'/'.join(variants)})", flush=True)
+            results = {v: {s.name: tallies[(v, s.name)].summary() for s in SCENARIOS} for v in variants}
             if args.memory_requests > 0:
-                memory_result = memory_run(servers["off"], payloads["patient-view"], args.memory_requests)
+                memory_result = memory_run(servers[("this", "off")], payloads["patient-view"], args.memory_requests)
         finally:
             for server in servers.values():
                 server.stop()
@@ -500,7 +514,8 @@ def main(argv=None) -> int:
         "settings": {"rounds": args.rounds, "requests_per_round": args.requests, "log_level": args.log_level,
                      "database": args.database_url or "sqlite (temp folder)", "workers": 1, "concurrency": 1},
         "startup_health_s": startup,
-        "scenarios": results,
+        "scenarios": results.get("this"),
+        "baseline": {"tree": str(args.baseline), "scenarios": results["baseline"]} if "baseline" in results else None,
         "memory_run": memory_result,
         "elapsed_s": round(elapsed, 1),
     }
