@@ -158,3 +158,12 @@ def test_a_required_element_of_a_type_without_check_still_counts():
     assert not accepts(without_div) and model_problem(without_div) is not None
     with_div = {**patient, "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'}}
     assert not accepts(with_div) and fhir_problem(with_div) == model_problem(with_div)
+
+
+def test_made_up_resource_types_do_not_grow_the_table_cache():
+    from service.fhir_api import r4_check
+    accepts({"resourceType": "Patient", "id": "p"})
+    size = len(r4_check._TABLES)
+    for i in range(200):
+        assert not accepts({"resourceType": f"Bogus{'x' * (i % 50)}Type{chr(65 + i % 26)}", "id": "b"})
+    assert len(r4_check._TABLES) == size

@@ -190,20 +190,23 @@ def _compile(model) -> Table:
                  tuple(group for group, needed in choices.items() if needed))
 
 
-_TABLES: dict[str, Table | None] = {}
+_TABLES: dict[str, Table] = {}
 
 
 def table(type_name: str) -> Table | None:
-    """The compiled table of a resource or element type (None: the models have no such type)."""
-    if type_name not in _TABLES:
+    """The compiled table of a resource or element type (None: the models have no such type).
+
+    Only types the models have are kept: a resourceType from the input that is no FHIR type
+    is looked up again next time, so that bodies full of made-up names cannot grow the cache."""
+    found = _TABLES.get(type_name)
+    if found is None:
         from fhir.resources.R4B import get_fhir_model_class  # imported on first use: ~0.15 s
         try:
             model = get_fhir_model_class(type_name)
         except (KeyError, ValueError):
-            _TABLES[type_name] = None
-        else:
-            _TABLES[type_name] = _compile(model)
-    return _TABLES[type_name]
+            return None
+        found = _TABLES[type_name] = _compile(model)
+    return found
 
 
 # -- the walk ------------------------------------------------------------------------------
