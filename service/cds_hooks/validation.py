@@ -1,8 +1,9 @@
 """The invalid-data policy on hook calls (the same as `$apply`'s: service/fhir_api/invalid_data.py).
 
 Every resource that reaches the engine — the prefetch, the fetched resources and the judged
-``context.draftOrders`` — is validated with the R4B models before the evaluation. A resource
-that is not valid R4 is left out of the evaluation and named in the CarePlan note; the call
+``context.draftOrders`` — is validated before the evaluation (`fhir_problem`: the R4B
+models' verdict, given by the fast acceptor service/fhir_api/r4_check.py for what they
+surely accept). A resource that is not valid R4 is left out of the evaluation and named in the CarePlan note; the call
 still gets its cards. Only an invalid Patient resource of the context patient refuses the
 call: 400 when the client sent it (prefetch), 412 when it came from the client's FHIR server.
 Draft orders of unchecked types are never validated (decision-logic §11 v2, `draft_orders`).
