@@ -113,9 +113,7 @@ public class HapiServer {
 
         @Bean
         public JpaStorageSettings storageSettings() {
-            JpaStorageSettings settings = new JpaStorageSettings();
-            settings.setAllowExternalReferences(true); // canonical URLs of our knowledge (hl7.org, nekpijn-cds.org)
-            return settings;
+            return new JpaStorageSettings(); // HAPI's defaults
         }
 
         @Bean
