@@ -163,6 +163,19 @@ def test_artifacts_are_found_by_canonical_url(fhir, knowledge_loaded, artifacts)
         assert found == [artifact["id"]], (artifact["url"], found)
 
 
+def test_hapi_also_takes_the_whole_bundle_in_one_transaction(fhir, knowledge_loaded, artifacts):
+    """HAPI has no 50-entry limit (Medplum has, hence the parts): the single Bundle of
+    dist/fhir/bundle-transaction.json loads too, over the parts (identical PUTs: no change)."""
+    from tools.packaging import transaction_bundle
+
+    whole = transaction_bundle(hapi_server.ARTIFACTS)
+    assert len(whole["entry"]) == len(artifacts) > 50
+    response = hapi_server.post_transaction(fhir, whole)
+    assert all(e["response"]["status"].startswith("200") for e in response["entry"])
+    assert fhir.get("PlanDefinition", params={"_summary": "count"}).json()["total"] == \
+        sum(a["resourceType"] == "PlanDefinition" for a in artifacts)
+
+
 # -- the patients -------------------------------------------------------------------------
 
 def test_the_examples_and_cases_load(fhir, patients_loaded):
