@@ -15,6 +15,7 @@ Every disagreement is a bug in one of the two engines: check it against dak/.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -49,8 +50,8 @@ COVERED = FEATURES + DERIVED + (ANSWERS,)
 #: switch to winter time (tests/apply_support.py); the generated patients on the first
 DAYS = (date(2026, 3, 10), APPLY_TODAY)
 GENERATED_SEED = 16
-#: variants per reference case (the v2 scenario patients come on top): 4 x 30 + 238 patients
-GENERATED_PER_CASE = 4
+#: variants per reference case (the v2 scenario patients come on top): 2 x 30 + 250 patients
+GENERATED_PER_CASE = 2
 #: every value each feature must take over the generated patients (the coverage the generator
 #: must reach; None = no value); printed with the counts when one is missing
 MUST_OCCUR = {
@@ -81,6 +82,12 @@ MUST_OCCUR = {
 MUST_ANSWER = {("recurrent", "true"), ("rf-no-improvement-4w", "true"), ("crs-limited-rotation", "true"),
                ("crs-limited-rotation", "false"), ("rf-trauma-history", "true"), ("crs-worse-motor", "true"),
                ("rf-cancer-history", "true"), ("rf-infection-risk", "true"), ("rf-osteoporosis", "true")}
+#: the rows of each classification table (decision-logic §1-§5, §7) the generated patients must
+#: reach (§7 row 1, grade IV, gives no treatment-profile Observation)
+TABLE_ROWS = {"serious-pathology": range(1, 6), "radicular-syndrome": range(1, 10), "grade": range(1, 7),
+              "course": range(1, 8), "subgroup": range(1, 4), "treatment-profile": range(2, 9)}
+ROWS = "_rows"  # not compared: the table rows the Python engine applied
+ROW = re.compile(r"§\d+ row (\d+)")
 #: the v2 situations of issue 16 the scenario patients must cover, each at least twice
 SITUATIONS = ("later-flag-qr", "later-flag-obs", "flag-present-then-absent", "pattern-before-flag",
               "pattern-after-flag", "pattern-same-day", "flag-restated", "earlier-episode",
@@ -112,12 +119,12 @@ def run_cql(batch: list[dict], today: date) -> dict[str, dict]:
 
 @lru_cache
 def cql_all() -> dict[date, dict[str, dict]]:
-    """One batch per evaluation day (the reference cases), the generated patients in two more
-    batches on the first day: four node processes, run side by side."""
+    """The reference cases and the generated patients on the first day in two node processes
+    of equal size, run side by side; the reference cases on the second day after the smaller."""
     node_modules()
-    half = len(generated()) // 2
-    jobs = [(list(cases()), DAYS[0]), (list(cases()), DAYS[1]),
-            (list(generated()[:half]), DAYS[0]), (list(generated()[half:]), DAYS[0])]
+    first = [*cases(), *generated()]
+    half = (len(first) + len(cases())) // 2
+    jobs = [(first[:half], DAYS[0]), (first[half:], DAYS[0]), (list(cases()), DAYS[1])]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda job: run_cql(*job), jobs))
     out: dict[date, dict[str, dict]] = {day: {} for day in DAYS}
@@ -146,6 +153,7 @@ def _python_results(case_id: str, today: date) -> dict:
     for key in DERIVED:
         value = result.derived.get(key)
         out[key] = value.isoformat() if isinstance(value, date) else value
+    out[ROWS] = {(f.code, int(m.group(1))) for f in result.features if (m := ROW.search(f.rule or ""))}
     types = load_element_codes().types
     out[ANSWERS] = {code: answer_text(fact.value) for code, fact in result.facts.answers.items()
                     if isinstance(fact.value, bool) or (isinstance(fact.value, str) and types.get(code) in ("choice", "test"))}
@@ -190,32 +198,37 @@ def test_cql_and_python_agree_on_generated_patients() -> None:
     assert disagreements == {}
 
 
-def coverage() -> tuple[dict[str, Counter], Counter, Counter]:
+def coverage() -> tuple[dict[str, Counter], Counter, Counter, Counter]:
     """Per covered feature, how often each value occurs over the generated patients; the
-    answers (code, value) and the scenario situations."""
+    answers (code, value), the scenario situations and the table rows (feature, row)."""
     values: dict[str, Counter] = {key: Counter() for key in COVERED if key != ANSWERS}
     answers: Counter = Counter()
+    rows: Counter = Counter()
     for case in generated():
         result = python_results(case, DAYS[0])
+        rows.update(result[ROWS])
         for key, counter in values.items():
             value = result[key]
             counter[tuple(value) if isinstance(value, list) else value] += 1
         answers.update(result[ANSWERS].items())
     situations = Counter(tag for case in generated() for tag in case.get("situations", ()))
-    return values, answers, situations
+    return values, answers, situations, rows
 
 
 def test_the_generated_patients_reach_every_value() -> None:
     """Every value of every covered feature occurs, and every v2 situation at least twice
     (the counts are in the message when one is missing)."""
-    values, answers, situations = coverage()
+    values, answers, situations, rows = coverage()
     missing = {key: sorted(map(str, wanted - set(values[key]))) for key, wanted in MUST_OCCUR.items()
                if wanted - set(values[key])}
     missing_answers = sorted(MUST_ANSWER - set(answers))
     thin = [tag for tag in SITUATIONS if situations[tag] < 2]
+    missing_rows = sorted((code, row) for code, wanted in TABLE_ROWS.items() for row in wanted
+                          if not rows[(code, row)])
     report = {key: dict(counter.most_common(8)) for key, counter in values.items()}
-    assert (missing, missing_answers, thin) == ({}, [], []), json.dumps(
-        {"counts": report, "situations": dict(situations)}, indent=1, default=str)
+    assert (missing, missing_answers, thin, missing_rows) == ({}, [], [], []), json.dumps(
+        {"counts": report, "situations": dict(situations), "rows": {f"{c} {r}": n for (c, r), n in sorted(rows.items())}},
+        indent=1, default=str)
 
 
 def test_the_cases_exercise_every_covered_feature() -> None:

@@ -254,10 +254,15 @@ def onset_chains(rng: random.Random, n: int) -> Iterator[dict]:
         yield patient(f"v2-onsets-{i}", tags, rng, onset=current, answers=answers, extra_qrs=qrs)
 
 
+#: (Spurling, traction/distraction, ULTT) for the S rows of §2: every row, in turn
+TEST_COMBOS = (("pos", None, None), ("neg", "neg", "neg"), ("neg", "neg", None), ("neg", "neg", "pos"),
+               (None, "neg", "neg"), ("neg", None, None), (None, "pos", "neg"), (None, None, "pos"),
+               ("neg", None, "pos"), ("pos", "neg", "neg"), (None, None, None))
+
+
 def radicular(rng: random.Random, n: int) -> Iterator[dict]:
     """§2: not assessed (a rotation measurement or a test result alone), a positive inclusion test
     without symptoms, and every S x tests x ULTT row."""
-    results = ("pos", "neg", None)
     for i in range(n):
         answers = screened(rng, crs=False)
         tags: list[str] = []
@@ -277,10 +282,9 @@ def radicular(rng: random.Random, n: int) -> Iterator[dict]:
         else:           # S (symptoms or signs) with a random combination of the three tests
             answers.update({c: False for c in CRS_ITEMS})
             answers[rng.choice(CRS_ITEMS)] = True
-            for test in ("test-spurling", "test-traction-distraction", "test-ultt"):
-                result = rng.choice(("neg", "neg", None) if test == "test-ultt" else results)
-                if result:
-                    tests[test] = result
+            combo = TEST_COMBOS[i % len(TEST_COMBOS)]
+            tests = {test: result for test, result in
+                     zip(("test-spurling", "test-traction-distraction", "test-ultt"), combo) if result}
             if rng.random() < 0.3:
                 obs.append({"code": "cervical-rotation", "value": [50, 65]})
             tags = ["radicular-symptoms-tests"]
@@ -373,6 +377,10 @@ def dated_inputs(rng: random.Random, n: int) -> Iterator[dict]:
             case = patient(f"v2-dated-condition-{i}", ["condition-onset", "condition-future" if days < -1 else "condition-read"],
                            rng, no_onset_answer=True, condition=True, condition_onset_days=days)
             yield case
+        elif (i // 8) % 2:  # Observations only, no NPRS / PSK: no treatment-start, no §9 rule
+            yield {"id": f"v2-dated-obs-only-{i}", "age": 44, "situations": ["observations-only", "no-treatment-start"],
+                   "obs": [{"code": "rf-fever", "value": True, "days": 6},
+                           {"code": "pattern-assessment", "value": "pattern-recognisable", "days": 2}]}
         else:               # Observations only (no intake, no Condition): treatment-start from the first NPRS
             yield {"id": f"v2-dated-obs-only-{i}", "age": 44, "situations": ["observations-only"],
                    "obs": [{"code": "nprs", "value": 6, "days": 40}, {"code": "psk", "value": 5.0, "days": 40},
@@ -409,7 +417,7 @@ def no_improvement(rng: random.Random, n: int) -> Iterator[dict]:
 
 
 SCENARIOS: tuple[tuple[Callable[[random.Random, int], Iterator[dict]], int], ...] = (
-    (later_flags, 40), (earlier_episodes, 24), (onset_chains, 16), (radicular, 30), (motor_loss, 24),
+    (later_flags, 40), (earlier_episodes, 24), (onset_chains, 16), (radicular, 40), (motor_loss, 24),
     (dated_inputs, 32), (no_improvement, 24),
 )
 
