@@ -1,6 +1,6 @@
 """Service benchmark: server CPU milliseconds per request, scenario by scenario.
 
-    .venv/bin/python -m bench.service                 # ~4 min: the table on stdout, nothing written
+    .venv/bin/python -m bench.service                 # ~5 min: the table on stdout, nothing written
     .venv/bin/python -m bench.service --save          # the same, and bench/results/service.json
     .venv/bin/python -m bench.service --quick         # smoke run, ~1 min
     .venv/bin/python -m bench.service --memory-requests 100000 --rounds 0   # RSS growth alone
