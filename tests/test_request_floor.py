@@ -99,7 +99,7 @@ def test_discovery_is_serialised_once_per_engine(monkeypatch):
     assert json.loads(first) == real(engine)
 
 
-def test_discovery_answer_over_http(client_factory=None):
+def test_discovery_answer_over_http():
     from fastapi.testclient import TestClient
 
     from service.app import create_app
