@@ -50,7 +50,7 @@ COVERED = FEATURES + DERIVED + (ANSWERS,)
 #: switch to winter time (tests/apply_support.py); the generated patients on the first
 DAYS = (date(2026, 3, 10), APPLY_TODAY)
 GENERATED_SEED = 16
-#: variants per reference case (the v2 scenario patients come on top): 2 x 30 + 250 patients
+#: variants per reference case (the v2 scenario patients come on top): 2 x 30 + 268 patients
 GENERATED_PER_CASE = 2
 #: every value each feature must take over the generated patients (the coverage the generator
 #: must reach; None = no value); printed with the counts when one is missing
@@ -95,7 +95,9 @@ SITUATIONS = ("later-flag-qr", "later-flag-obs", "flag-present-then-absent", "pa
               "radicular-not-assessed", "rotation-only", "test-only", "positive-test-without-symptoms",
               "crs-worse-motor", "strength-loss-at-follow-up", "same-day-flag", "input-tomorrow",
               "input-future", "intake-tomorrow", "birthdate-future", "onset-after-own-intake",
-              "intake-in-progress", "observations-only", "utc-timestamps")
+              "intake-in-progress", "observations-only", "utc-timestamps", "observation-status-preliminary",
+              "observation-status-entered-in-error", "observation-status-amended", "observation-case-feature",
+              "observation-also-coding")
 
 
 def node_modules() -> None:

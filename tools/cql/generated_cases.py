@@ -416,12 +416,6 @@ def no_improvement(rng: random.Random, n: int) -> Iterator[dict]:
                       answers=answers, obs=obs)
 
 
-SCENARIOS: tuple[tuple[Callable[[random.Random, int], Iterator[dict]], int], ...] = (
-    (later_flags, 40), (earlier_episodes, 24), (onset_chains, 16), (radicular, 40), (motor_loss, 24),
-    (dated_inputs, 32), (no_improvement, 24),
-)
-
-
 #: the dated elements a UTC copy rewrites
 DATED_KEYS = ("authored", "effectiveDateTime", "issued", "onsetDateTime")
 
@@ -455,10 +449,51 @@ def _utc_text(text: str) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+#: SNOMED CT `also` codings of some red flags (data dictionary)
+ALSO_CODES = {"rf-fever": "386661006", "rf-dizziness": "404640003", "rf-diplopia": "24982008",
+              "rf-weight-loss": "422868009", "rf-dysphagia": "40739000"}
+CASE_FEATURE = {"system": "https://nekpijn-cds.org/fhir/CodeSystem/nekpijn", "code": "case-feature"}
+
+
 def case_bundle(case: dict, today: date, data_dictionary: dict) -> dict:
-    """build_case_bundle, with the timestamps in UTC for a case with `utc: true`."""
+    """build_case_bundle, with the timestamps in UTC for a case with `utc: true`, and the last
+    Observation changed as `last_observation` says: `status`, `case_feature: true` (category of
+    the service's own outputs, never read), `also: true` (coded with the element's SNOMED CT
+    `also` coding instead of the local code)."""
     bundle = build_case_bundle(case, today, data_dictionary)
+    tweak = case.get("last_observation")
+    if tweak:
+        obs = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"][-1]
+        if "status" in tweak:
+            obs["status"] = tweak["status"]
+        if tweak.get("case_feature"):
+            obs["category"] = [*obs.get("category", []), {"coding": [dict(CASE_FEATURE)]}]
+        if tweak.get("also"):
+            code = obs["code"]["coding"][0]["code"]
+            obs["code"] = {"coding": [{"system": "http://snomed.info/sct", "code": ALSO_CODES[code]}]}
     return to_utc(bundle) if case.get("utc") else bundle
+
+
+def observation_kinds(rng: random.Random, n: int) -> Iterator[dict]:
+    """§0 item 1: Observation status (final / amended / corrected read, others not), the
+    service's own case-feature Observations (never read), `also` codings (read as the element)."""
+    tweaks = ({"status": "amended"}, {"status": "corrected"}, {"status": "preliminary"},
+              {"status": "entered-in-error"}, {"status": "cancelled"}, {"case_feature": True}, {"also": True})
+    for i in range(n):
+        tweak = tweaks[i % len(tweaks)]
+        flag = rng.choice(tuple(ALSO_CODES))
+        later = rng.randint(1, 10)
+        tag = "observation-" + ("also-coding" if "also" in tweak else "case-feature" if "case_feature" in tweak
+                                else "status-" + tweak["status"])
+        yield patient(f"v2-observation-kind-{i}", [tag], rng, onset=rng.choice((14, 20)),
+                      obs=[{"code": "nprs", "value": 5, "days": 12}, {"code": flag, "value": True, "days": later}],
+                      last_observation=tweak)
+
+
+SCENARIOS: tuple[tuple[Callable[[random.Random, int], Iterator[dict]], int], ...] = (
+    (later_flags, 40), (earlier_episodes, 24), (onset_chains, 16), (radicular, 40), (motor_loss, 24),
+    (dated_inputs, 32), (no_improvement, 24), (observation_kinds, 14),
+)
 
 
 def scenario_cases(seed: int = 16) -> list[dict]:
