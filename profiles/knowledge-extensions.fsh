@@ -12,3 +12,19 @@ Context: PlanDefinition
 * valueExpression.name 1..1
 * valueExpression.language = #text/fhirpath
 * valueExpression.expression 1..1
+
+// issue 16: a PlanDefinition condition is CQL (text/cql-identifier) for generic engines; the
+// service's engine runs this FHIRPath form of the same rule. Same meaning as the
+// cqf-alternativeExpression extension of the FHIR extensions pack / CPG, which R4 core lacks
+// (the validator, offline, knows only R4 core).
+Extension: AlternativeExpression
+Id: alternative-expression
+Title: "Alternative expression"
+Description: "The same condition as the Expression it is on, in another language: on a PlanDefinition action condition written in CQL (`text/cql-identifier`, a definition of the PlanDefinition's Library, which generic CQL engines evaluate), the FHIRPath form (`text/fhirpath`, over `%case` and the plan-variable extensions, docs/case-parameters.md) that the Nekpijn CDS engine evaluates. Both forms state the same rule; tests/test_cql_plan.py compares them. Same meaning as `cqf-alternativeExpression` of the FHIR extensions pack."
+Context: Expression
+* ^status = #active
+* insert DefinitionMetadata
+* value[x] 1..1
+* value[x] only Expression
+* valueExpression.language = #text/fhirpath
+* valueExpression.expression 1..1

@@ -1,4 +1,5 @@
-"""The committed ELM of knowledge/cql equals a fresh translation by the reference translator.
+"""The committed ELM of knowledge/cql (NekpijnBeslisregels, NekpijnPlan, FHIRHelpers) equals a
+fresh translation by the reference translator.
 
 Needs Java 17 and Maven (interop/cql/translator; info.cqframework:cql-to-elm from Maven Central,
 cached in ~/.m2). A CQL change without `python -m tools.cql.translate` fails here, and so does
@@ -41,8 +42,22 @@ def test_committed_elm_equals_fresh_translation(fresh_elm: Path) -> None:
             f"{name} differs from a fresh translation: run python -m tools.cql.translate"
 
 
-def test_translation_has_no_errors(fresh_elm: Path) -> None:
-    library = json.loads((fresh_elm / "NekpijnBeslisregels.json").read_text())["library"]
+LIBRARIES = {"NekpijnBeslisregels": "2.0.0", "NekpijnPlan": "2.0.0"}
+
+
+@pytest.mark.parametrize("name", sorted(LIBRARIES))
+def test_translation_has_no_errors(fresh_elm: Path, name: str) -> None:
+    library = json.loads((fresh_elm / f"{name}.json").read_text())["library"]
     errors = [a for a in library.get("annotation", []) if a.get("errorSeverity") == "error"]
     assert errors == []
-    assert (library["identifier"]["id"], library["identifier"]["version"]) == ("NekpijnBeslisregels", "2.0.0")
+    assert (library["identifier"]["id"], library["identifier"]["version"]) == (name, LIBRARIES[name])
+
+
+def test_every_library_is_tested() -> None:
+    assert {p.stem for p in CQL_DIR.glob("*.cql")} == set(LIBRARIES)
+
+
+def test_the_plan_library_includes_the_case_features() -> None:
+    library = json.loads((CQL_DIR / "NekpijnPlan.json").read_text())["library"]
+    includes = {(i["path"], i.get("version")) for i in library["includes"]["def"]}
+    assert includes == {("FHIRHelpers", "4.0.1"), ("NekpijnBeslisregels", "2.0.0")}

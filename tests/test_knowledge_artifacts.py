@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -17,6 +18,7 @@ from fhirpathpy.models import models
 from knowledge_support import (
     ARTIFACTS, artifact, artifacts, by_url, codes_named_in_dak, concepts, english, local_codes,
 )
+from service.apply.plans import fhirpath_form
 from tools import build_knowledge, generate_fsh
 from tools.packaging import LOAD_ORDER, build_package_bytes, transaction_bundle, transaction_parts
 from tools.sources import CANONICAL_BASE, LOCAL_SYSTEM, SNOMED, Sources
@@ -60,12 +62,17 @@ def test_artifact_parses_with_r4b(name):
     model.model_validate(resource)
 
 
+LIBRARY_VERSIONS = {"FHIRHelpers": "4.0.1", "NekpijnBeslisregels": "2.0.0", "NekpijnPlan": "2.0.0"}
+
+
 @pytest.mark.parametrize("name", sorted(artifacts()))
 def test_artifact_identity_and_metadata(name):
     r = artifacts()[name]
     assert name == f"{r['resourceType']}-{r['id']}.json"
     assert r["url"] == f"{CANONICAL_BASE}/{r['resourceType']}/{r['id']}"
-    assert r["version"] == "0.1.0"
+    # a CQL Library carries its CQL library's version (an engine resolves `include ... version` by it)
+    expected = LIBRARY_VERSIONS[r["id"]] if r["resourceType"] == "Library" else "0.1.0"
+    assert r["version"] == expected
     assert r["status"] == "active"
     assert r.get("publisher") == "Nekpijn CDS"
 
@@ -398,7 +405,7 @@ def test_plan_actions_are_complete(plan_id, triggers):
         assert action["documentation"][0]["label"] == SRC.guideline_of(code)
         assert action["priority"] in ("routine", "urgent", "stat")
         assert action["condition"][0]["kind"] == "applicability"
-        assert action["condition"][0]["expression"]["language"] == "text/fhirpath"
+        assert fhirpath_form(action["condition"][0]["expression"])["language"] == "text/fhirpath"
         target = urls[action["definitionCanonical"]]
         assert target["resourceType"] == "ActivityDefinition" and target["id"] == code
 
@@ -408,10 +415,10 @@ def _expressions(plan):
         yield ext["valueExpression"]["expression"]
     for section in plan["action"]:
         for cond in section.get("condition", []):
-            yield cond["expression"]["expression"]
+            yield fhirpath_form(cond["expression"])["expression"]
     for _, action in _actions(plan):
         for cond in action["condition"]:
-            yield cond["expression"]["expression"]
+            yield fhirpath_form(cond["expression"])["expression"]
         for dyn in action.get("dynamicValue", []):
             yield dyn["expression"]["expression"]
 
@@ -446,11 +453,11 @@ def test_plan_variables_select_the_plan_contents():
                 case, ext["valueExpression"]["expression"], env, model=models["r4"])
         out = []
         for section in plan["action"]:
-            conds = [c["expression"]["expression"] for c in section.get("condition", [])]
+            conds = [fhirpath_form(c["expression"])["expression"] for c in section.get("condition", [])]
             if not all(fhirpathpy.evaluate(case, c, env, model=models["r4"]) == [True] for c in conds):
                 continue
             for action in section["action"]:
-                if fhirpathpy.evaluate(case, action["condition"][0]["expression"]["expression"], env,
+                if fhirpathpy.evaluate(case, fhirpath_form(action["condition"][0]["expression"])["expression"], env,
                                        model=models["r4"]) == [True]:
                     out.append(action["code"][0]["coding"][0]["code"])
         return out
@@ -510,3 +517,51 @@ def test_transaction_parts_hold_every_artifact_once_in_at_most_50_entries_in_loa
     assert ranks == sorted(ranks), "terminology and profiles before what uses them"
     # a smaller limit gives more, still complete parts
     assert sum(len(p["entry"]) for p in transaction_parts(ARTIFACTS, max_entries=7)) == len(whole["entry"])
+
+
+# -- the CQL Libraries (issue 16) ------------------------------------------------
+
+CQL_DIR = Path(__file__).resolve().parent.parent / "knowledge" / "cql"
+
+
+def _content(library: dict, content_type: str) -> bytes | None:
+    found = [c for c in library.get("content", []) if c["contentType"] == content_type]
+    return base64.b64decode(found[0]["data"]) if found else None
+
+
+@pytest.mark.parametrize("name,elm_file,cql_file", [
+    ("NekpijnBeslisregels", "NekpijnBeslisregels.json", "NekpijnBeslisregels.cql"),
+    ("NekpijnPlan", "NekpijnPlan.json", "NekpijnPlan.cql"),
+    ("FHIRHelpers", "FHIRHelpers-4.0.1.json", None),
+])
+def test_library_holds_the_committed_cql_and_elm(name, elm_file, cql_file):
+    library = artifact("Library", name)
+    assert library["type"]["coding"][0] == {"system": "http://terminology.hl7.org/CodeSystem/library-type",
+                                            "code": "logic-library", "display": "Logic Library"}
+    assert library["name"] == name and library["language"] == "nl" and library["copyright"]
+    assert _content(library, "application/elm+json") == (CQL_DIR / elm_file).read_bytes()
+    assert _content(library, "text/cql") == ((CQL_DIR / cql_file).read_bytes() if cql_file else None)
+    elm = json.loads(_content(library, "application/elm+json"))["library"]
+    assert (elm["identifier"]["id"], elm["identifier"]["version"]) == (name, library["version"])
+
+
+def test_library_dependencies_resolve_to_the_included_libraries():
+    urls = by_url()
+    for name in ("NekpijnBeslisregels", "NekpijnPlan"):
+        library = artifact("Library", name)
+        elm = json.loads(_content(library, "application/elm+json"))["library"]
+        wanted = {(i["path"], i["version"]) for i in elm["includes"]["def"]}
+        got = set()
+        for related in library["relatedArtifact"]:
+            assert related["type"] == "depends-on"
+            url, version = related["resource"].split("|")
+            target = urls[url]
+            assert target["resourceType"] == "Library" and target["version"] == version
+            got.add((target["name"], version))
+        assert got == wanted
+
+
+def test_the_plan_names_its_library():
+    plan = artifact("PlanDefinition", "nekpijn-behandelprofiel")
+    library = artifact("Library", "NekpijnPlan")
+    assert plan["library"] == [f"{library['url']}|{library['version']}"]

@@ -6,7 +6,10 @@
 Steps:
 1. regenerate the generated FSH from dak/ and knowledge/ (tools.generate_fsh);
 2. compile terminology/ and profiles/ with SUSHI, offline, with snapshots;
-3. add a generated Dutch narrative to every artifact (tools.narrative_artifacts);
+3. add the FHIR Library resources of knowledge/cql (CQL text + ELM JSON, tools.cql.library)
+   and a generated Dutch narrative to every artifact (tools.narrative_artifacts); the build
+   fails first when the committed ELM is not the reference translator's translation of the
+   committed CQL (Java 17 + Maven, interop/cql/translator);
 4. copy the resulting JSON into service/knowledge/fhir/ (committed: the
    service loads it at start-up and needs no SUSHI at run time), validate
    every artifact with its R4B model and write the validation stamp
@@ -34,6 +37,7 @@ from pathlib import Path
 from service.knowledge.loader import STAMP_FILE, KnowledgeError, artifacts_digest, write_validation_stamp
 from tools import generate_fsh
 from tools.core_package import ensure_core_package
+from tools.cql.library import check_elm, write_libraries
 from tools.narrative_artifacts import add_narratives
 from tools.packaging import write_package, write_transaction_bundle, write_transaction_parts
 from tools.sources import ROOT
@@ -84,6 +88,7 @@ def compile_fsh(workdir: Path) -> SushiResult:
         errors = 1
     resources = workdir / "fsh-generated" / "resources"
     if not errors:
+        write_libraries(resources)
         add_narratives(resources)  # part of the build output, so --check and the tests compare with it
     return SushiResult(errors, warnings, resources, log)
 
@@ -108,6 +113,10 @@ def stamp_is_fresh(directory: Path = KNOWLEDGE_JSON) -> bool:
 
 
 def build(check: bool = False) -> int:
+    problems = check_elm()
+    if problems:
+        print("\n".join(problems) + "\nrun `python -m tools.cql.translate` and commit the ELM", file=sys.stderr)
+        return 1
     if check:
         if generate_fsh.main(["--check"]):
             print("generated FSH is stale: run `make knowledge`", file=sys.stderr)

@@ -743,6 +743,44 @@ def activitydefinitions_fsh(src: Sources) -> str:
 # PlanDefinitions
 # --------------------------------------------------------------------------
 
+ALTERNATIVE_EXPRESSION = CANONICAL_BASE + "/StructureDefinition/alternative-expression"
+CQL_DIR = ROOT / "knowledge" / "cql"
+
+
+def cql_library_version(name: str) -> str:
+    """The version the CQL library declares (`library <name> version '<v>'`)."""
+    text = (CQL_DIR / f"{name}.cql").read_text(encoding="utf-8")
+    m = re.search(rf"^library\s+{re.escape(name)}\s+version\s+'([^']+)'", text, flags=re.M)
+    if not m:
+        raise SystemExit(f"knowledge/cql/{name}.cql declares no library version")
+    return m.group(1)
+
+
+def cql_definitions(name: str) -> set[str]:
+    text = (CQL_DIR / f"{name}.cql").read_text(encoding="utf-8")
+    return set(re.findall(r'^define\s+"([^"]+)"\s*:', text, flags=re.M))
+
+
+def condition_expression(path: str, item: dict, plan: dict) -> list[str]:
+    """FSH of one applicability condition's Expression. A plan with a CQL library: the CQL
+    definition (text/cql-identifier) is the expression a generic engine evaluates, with the
+    FHIRPath the service's engine runs in our alternative-expression extension (docs/knowledge.md);
+    otherwise the FHIRPath alone."""
+    fhirpath = [f"* {path}.language = #text/fhirpath", f"* {path}.expression = {q(item['condition'])}"]
+    if not plan.get("library"):
+        return fhirpath
+    name = item.get("cql")
+    if not name:
+        raise SystemExit(f"{plan['id']}: condition {item['condition']!r} has no `cql` definition name")
+    if name not in cql_definitions(plan["library"]):
+        raise SystemExit(f"{plan['id']}: `cql: {name}` is not defined in knowledge/cql/{plan['library']}.cql")
+    alt = f"{path}.extension[+]"
+    return [f"* {path}.language = #text/cql-identifier", f"* {path}.expression = {q(name)}",
+            f"* {alt}.url = {q(ALTERNATIVE_EXPRESSION)}",
+            f"* {path}.extension[=].valueExpression.language = #text/fhirpath",
+            f"* {path}.extension[=].valueExpression.expression = {q(item['condition'])}"]
+
+
 def plandefinitions_fsh(src: Sources) -> str:
     lines = [GENERATED_HEADER.format(sources="knowledge/plan-definitions.yaml and dak/recommendations.yaml")]
     g = src.plans["guideline"]
@@ -753,6 +791,8 @@ def plandefinitions_fsh(src: Sources) -> str:
                   f"* url = {q(CANONICAL_BASE + '/PlanDefinition/' + pid)}", f"* name = {q(plan['name'])}",
                   f"* title = {q(plan['title']['nl'])}"]
         lines += translation("title", plan["title"]["en"])
+        if plan.get("library"):
+            lines.append(f"* library = {q(CANONICAL_BASE + '/Library/' + plan['library'] + '|' + cql_library_version(plan['library']))}")
         lines += [f"* type = $pd-type#{plan['type']}", "* status = #active",
                   f"* description = {q(plan['description']['nl'])}"]
         lines += translation("description", plan["description"]["en"])
@@ -774,9 +814,8 @@ def plandefinitions_fsh(src: Sources) -> str:
             for trigger in plan.get("triggers", []):
                 lines += ["* action[=].trigger[+].type = #named-event", f"* action[=].trigger[=].name = {q(trigger)}"]
             if section.get("condition"):
-                lines += ["* action[=].condition[+].kind = #applicability",
-                          "* action[=].condition[=].expression.language = #text/fhirpath",
-                          f"* action[=].condition[=].expression.expression = {q(section['condition'])}"]
+                lines += ["* action[=].condition[+].kind = #applicability"]
+                lines += condition_expression("action[=].condition[=].expression", section, plan)
             for action in section["actions"]:
                 code = action["code"]
                 p = "action[=].action[=]"
@@ -794,10 +833,9 @@ def plandefinitions_fsh(src: Sources) -> str:
                     lines += _patient_page_artifact(f"{p}.documentation")
                 lines += [f"* {p}.priority = #{action.get('priority', 'routine')}",
                           f"* {p}.condition[+].kind = #applicability",
-                          f"* {p}.condition[=].expression.description = {q('Applies: ' + _applies_text(rec))}",
-                          f"* {p}.condition[=].expression.language = #text/fhirpath",
-                          f"* {p}.condition[=].expression.expression = {q(action['condition'])}",
-                          f"* {p}.definitionCanonical = {q(CANONICAL_BASE + '/ActivityDefinition/' + code)}"]
+                          f"* {p}.condition[=].expression.description = {q('Applies: ' + _applies_text(rec))}"]
+                lines += condition_expression(f"{p}.condition[=].expression", action, plan)
+                lines += [f"* {p}.definitionCanonical = {q(CANONICAL_BASE + '/ActivityDefinition/' + code)}"]
                 for dyn in dynamic_values(action, src):
                     lines += [f"* {p}.dynamicValue[+].path = {q(dyn['path'])}",
                               f"* {p}.dynamicValue[=].expression.language = #text/fhirpath",

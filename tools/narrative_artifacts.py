@@ -252,7 +252,16 @@ def _structure_definition(sd: dict) -> str:
     return head + "<p>Differentiële elementen:</p>" + _table(["Pad", "Kard.", "Details"], rows)
 
 
+def _library(library: dict) -> str:
+    """The CQL Library: what it depends on, its parameters and the forms of its content."""
+    rows = [[_e(r.get("type", "")), _code(r.get("resource", ""))] for r in library.get("relatedArtifact", [])]
+    rows += [["parameter", f"{_code(p['name'])} ({_e(p.get('type', ''))})"] for p in library.get("parameter", [])]
+    rows += [["inhoud", _code(c.get("contentType", ""))] for c in library.get("content", [])]
+    return _table(["Soort", "Waarde"], rows) if rows else ""
+
+
 CONTENT = {
+    "Library": _library,
     "Questionnaire": _questionnaire,
     "PlanDefinition": _plan_definition,
     "ActivityDefinition": _activity_definition,

@@ -122,7 +122,7 @@ def write_transaction_bundle(artifacts_dir: Path, target: Path) -> Path:
 MAX_TRANSACTION_ENTRIES = 50
 # the order the parts load in: what a resource refers to (by canonical) comes before it
 LOAD_ORDER = ("CodeSystem", "ValueSet", "ConceptMap", "StructureDefinition", "Questionnaire",
-              "ActivityDefinition", "PlanDefinition")
+              "ActivityDefinition", "Library", "PlanDefinition")
 
 
 def transaction_parts(artifacts_dir: Path, max_entries: int = MAX_TRANSACTION_ENTRIES) -> list[dict]:

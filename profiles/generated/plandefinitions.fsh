@@ -14,6 +14,7 @@ Usage: #definition
 * title.extension[=].extension[=].valueCode = #en
 * title.extension[=].extension[+].url = "content"
 * title.extension[=].extension[=].valueString = "Neck pain — classification, treatment profile and treatment plan"
+* library = "https://nekpijn-cds.org/fhir/Library/NekpijnPlan|2.0.0"
 * type = $pd-type#eca-rule
 * status = #active
 * description = "Bepaalt uit de intake en de metingen de graad van de nekpijn (I–IV), het beloop en het behandelprofiel (A–D) volgens de KNGF-richtlijn Nekpijn (2016), en stelt het behandelplan voor: informatie en advies, aanbevolen, te overwegen en afgeraden therapie, verwijzingen en evaluatieregels."
@@ -165,8 +166,11 @@ Usage: #definition
 * action[=].trigger[+].type = #named-event
 * action[=].trigger[=].name = "encounter-start"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%planMode != 'assessment'"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Referral section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode != 'assessment'"
 * action[=].action[+].code = $nekpijn#rec-refer-gp-serious-pathology "Verwijzen naar de huisarts (mogelijke ernstige pathologie)"
 * action[=].action[=].title = "Verwijzen naar de huisarts (mogelijke ernstige pathologie)"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -187,8 +191,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: serious-pathology = suspected (grade IV), or unresolved (as an option)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%seriousPathology = 'suspected' or (%seriousPathology = 'unresolved' and %stopReplaced.not() and (%redFlagOpen or %referBackApplies.not()))"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Refer to the GP for possible serious pathology"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%seriousPathology = 'suspected' or (%seriousPathology = 'unresolved' and %stopReplaced.not() and (%redFlagOpen or %referBackApplies.not()))"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-refer-gp-serious-pathology"
 * action[=].action[=].dynamicValue[+].path = "intent"
 * action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
@@ -219,8 +226,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: serious-pathology = suspected (grade IV), or unresolved (as an option)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%seriousPathology = 'unresolved' and %stopReplaced"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Refer to the GP in place of ending treatment"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%seriousPathology = 'unresolved' and %stopReplaced"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-refer-gp-serious-pathology"
 * action[=].action[=].dynamicValue[+].path = "intent"
 * action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
@@ -251,8 +261,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: profile C and treatment-effect unchanged or worsened (decision-logic §9)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%planMode != 'referral-only' and %profile = 'profile-c' and %noEffect and %inTreatment"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consult or refer for psychosocial factors"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode != 'referral-only' and %profile = 'profile-c' and %noEffect and %inTreatment"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-psychosocial-refer"
 * action[+].code = $nekpijn#section-assessment "Aanvullen beoordeling"
 * action[=].title = "Aanvullen beoordeling"
@@ -266,8 +279,11 @@ Usage: #definition
 * action[=].trigger[+].type = #named-event
 * action[=].trigger[=].name = "encounter-start"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%planMode in ('full' | 'assessment' | 'restricted')"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Assessment section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode in ('full' | 'assessment' | 'restricted')"
 * action[=].action[+].code = $nekpijn#rec-screen-red-flags "Rode vlaggen uitvragen"
 * action[=].action[=].title = "Rode vlaggen uitvragen"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -288,8 +304,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: serious-pathology = not-assessed"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%seriousPathology = 'not-assessed'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Screen for red flags"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%seriousPathology = 'not-assessed'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-screen-red-flags"
 * action[=].action[+].code = $nekpijn#rec-assess-pattern "Klachtenpatroon beoordelen"
 * action[=].action[=].title = "Klachtenpatroon beoordelen"
@@ -311,8 +330,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: serious-pathology = unresolved"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%seriousPathology = 'unresolved'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Assess the complaint pattern"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%seriousPathology = 'unresolved'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-assess-pattern"
 * action[=].action[+].code = $nekpijn#rec-perform-crs-tests "Insluittests radiculair syndroom uitvoeren"
 * action[=].action[=].title = "Insluittests radiculair syndroom uitvoeren"
@@ -334,8 +356,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: radicular-syndrome = suspected and S present (symptoms or signs recorded, inclusion tests missing) (v2)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%radicular = 'suspected' and %radicularSymptoms"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Perform the radicular syndrome inclusion tests"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%radicular = 'suspected' and %radicularSymptoms"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-perform-crs-tests"
 * action[=].action[+].code = $nekpijn#rec-consider-ultt "ULTT overwegen"
 * action[=].action[=].title = "ULTT overwegen"
@@ -357,8 +382,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: radicular-syndrome = excluded-in-principle and ULTT missing"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%radicular = 'excluded-in-principle' and %ultt.empty()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider the ULTT"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%radicular = 'excluded-in-principle' and %ultt.empty()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-consider-ultt"
 * action[=].action[+].code = $nekpijn#rec-assess-course "Beloop uitvragen"
 * action[=].action[=].title = "Beloop uitvragen"
@@ -380,8 +408,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: course = undetermined"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%course = 'undetermined'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Ask about the course"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%course = 'undetermined'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-assess-course"
 * action[=].action[+].code = $nekpijn#rec-assess-psychosocial "Psychosociale factoren beoordelen"
 * action[=].action[=].title = "Psychosociale factoren beoordelen"
@@ -403,8 +434,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: grade I, II or I-II and course = abnormal and psychosocial-dominant missing"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%grade in ('grade-i' | 'grade-ii' | 'grade-i-ii') and %course = 'abnormal' and %psychosocialDominant.empty()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Assess psychosocial factors"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%grade in ('grade-i' | 'grade-ii' | 'grade-i-ii') and %course = 'abnormal' and %psychosocialDominant.empty()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-assess-psychosocial"
 * action[=].action[+].code = $nekpijn#rec-instrument-tsk "TSK overwegen"
 * action[=].action[=].title = "TSK overwegen"
@@ -426,8 +460,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §6"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%planMode in ('full' | 'assessment') and %present contains 'pf-kinesiophobia' and (%instrumentsScored contains 'tsk').not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider the TSK"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode in ('full' | 'assessment') and %present contains 'pf-kinesiophobia' and (%instrumentsScored contains 'tsk').not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-instrument-tsk"
 * action[=].action[+].code = $nekpijn#rec-instrument-fabq "FABQ overwegen"
 * action[=].action[=].title = "FABQ overwegen"
@@ -449,8 +486,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §6"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%planMode in ('full' | 'assessment') and %present contains 'pf-pain-related-fear' and (%instrumentsScored contains 'fabq').not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider the FABQ"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode in ('full' | 'assessment') and %present contains 'pf-pain-related-fear' and (%instrumentsScored contains 'fabq').not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-instrument-fabq"
 * action[=].action[+].code = $nekpijn#rec-instrument-4dkl "4DKL overwegen"
 * action[=].action[=].title = "4DKL overwegen"
@@ -472,8 +512,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §6"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%planMode in ('full' | 'assessment') and %present.intersect('pf-anxiety' | 'pf-depression' | 'pf-psychosocial-stress' | 'pf-somatisation').exists() and (%instrumentsScored contains '4dkl').not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider the 4DKL"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode in ('full' | 'assessment') and %present.intersect('pf-anxiety' | 'pf-depression' | 'pf-psychosocial-stress' | 'pf-somatisation').exists() and (%instrumentsScored contains '4dkl').not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-instrument-4dkl"
 * action[=].action[+].code = $nekpijn#rec-instrument-sf36 "SF-36 overwegen"
 * action[=].action[=].title = "SF-36 overwegen"
@@ -495,8 +538,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §6"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%planMode in ('full' | 'assessment') and %present contains 'pf-poor-health-perception' and (%instrumentsScored contains 'sf36').not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider the SF-36"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode in ('full' | 'assessment') and %present contains 'pf-poor-health-perception' and (%instrumentsScored contains 'sf36').not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-instrument-sf36"
 * action[=].action[+].code = $nekpijn#rec-assess-radicular "Radiculair syndroom (graad III) beoordelen"
 * action[=].action[=].title = "Radiculair syndroom (graad III) beoordelen"
@@ -518,8 +564,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: radicular-syndrome = not-assessed, or suspected without S (a positive inclusion test, no symptoms recorded) (v2)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%radicular = 'not-assessed' or (%radicular = 'suspected' and %radicularSymptoms.not())"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Assess radicular syndrome"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%radicular = 'not-assessed' or (%radicular = 'suspected' and %radicularSymptoms.not())"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-assess-radicular"
 * action[=].action[+].code = $nekpijn#rec-inventory-prognostic-factors "Prognostische factoren inventariseren"
 * action[=].action[=].title = "Prognostische factoren inventariseren"
@@ -541,8 +590,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: profile B or C and no prognosis item answered (pf-* other than psychosocial-dominant) (v2)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c') and %prognosisAnswered.not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Take stock of the prognostic factors"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c') and %prognosisAnswered.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-inventory-prognostic-factors"
 * action[=].action[+].code = $nekpijn#rec-monitor-worsening "Verslechtering nauwgezet volgen"
 * action[=].action[=].title = "Verslechtering nauwgezet volgen"
@@ -564,8 +616,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §9 (profile D, worsening before six weeks)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d' and %inTreatment and %daysInTreatment < 42 and (%effect = 'worsened' or %present contains 'crs-worse-sensory') and (%present contains 'crs-worse-motor').not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Monitor the deterioration closely"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-d' and %inTreatment and %daysInTreatment < 42 and (%effect = 'worsened' or %present contains 'crs-worse-sensory') and (%present contains 'crs-worse-motor').not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-monitor-worsening"
 * action[=].action[+].code = $nekpijn#rec-measure-baseline "Nulmeting NPRS en PSK"
 * action[=].action[=].title = "Nulmeting NPRS en PSK"
@@ -587,8 +642,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: no baseline NPRS or PSK"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%baselineComplete.not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Measure baseline NPRS and PSK"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%baselineComplete.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-measure-baseline"
 * action[=].action[+].code = $nekpijn#rec-measure-week-4 "NPRS en PSK meten in week 4"
 * action[=].action[=].title = "NPRS en PSK meten in week 4"
@@ -610,8 +668,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §9: profiles B, C, D (v2). Due: treatment-start + 28 days"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %inTreatment and %daysInTreatment < 42 and %followUpWeek4.not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Measure NPRS and PSK in week 4"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %inTreatment and %daysInTreatment < 42 and %followUpWeek4.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-measure-week-4"
 * action[=].action[=].dynamicValue[+].path = "%action.timingDateTime"
 * action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
@@ -639,8 +700,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §9"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %daysInTreatment >= 42 and %followUpWeek4.not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Evaluate the effect with NPRS and PSK"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %daysInTreatment >= 42 and %followUpWeek4.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-evaluate-nprs-psk"
 * action[+].code = $nekpijn#section-advice "Informatie en advies"
 * action[=].title = "Informatie en advies"
@@ -654,8 +718,11 @@ Usage: #definition
 * action[=].trigger[+].type = #named-event
 * action[=].trigger[=].name = "encounter-start"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%planMode = 'full'"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Advice section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode = 'full'"
 * action[=].action[+].code = $nekpijn#rec-patient-information "Patiëntinformatie: nekpijn"
 * action[=].action[=].title = "Patiëntinformatie: nekpijn"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -676,8 +743,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-a'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Patient information: neck pain"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-a'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-patient-information"
 * action[=].action[+].code = $nekpijn#rec-patient-information-persistent "Patiëntinformatie: aanhoudende nekpijn"
 * action[=].action[=].title = "Patiëntinformatie: aanhoudende nekpijn"
@@ -699,8 +769,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Patient information: persistent neck pain"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-patient-information-persistent"
 * action[=].action[+].code = $nekpijn#rec-patient-information-radicular "Patiëntinformatie: nekpijn met uitstraling naar de arm"
 * action[=].action[=].title = "Patiëntinformatie: nekpijn met uitstraling naar de arm"
@@ -722,8 +795,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Patient information: neck pain spreading to the arm"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-d'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-patient-information-radicular"
 * action[=].action[+].code = $nekpijn#rec-reassure "Geruststellen"
 * action[=].action[=].title = "Geruststellen"
@@ -745,8 +821,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Reassure"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-reassure"
 * action[=].action[+].code = $nekpijn#rec-stay-active "Actief blijven"
 * action[=].action[=].title = "Actief blijven"
@@ -768,8 +847,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Stay active"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-stay-active"
 * action[=].action[+].code = $nekpijn#rec-active-coping "Actieve copingstijl"
 * action[=].action[=].title = "Actieve copingstijl"
@@ -791,8 +873,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Active coping style"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-active-coping"
 * action[=].action[+].code = $nekpijn#rec-psychosocial-explain "Invloed psychosociale factoren uitleggen"
 * action[=].action[=].title = "Invloed psychosociale factoren uitleggen"
@@ -814,8 +899,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile C"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-c'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Explain the influence of psychosocial factors"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-c'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-psychosocial-explain"
 * action[=].action[+].code = $nekpijn#rec-kinesiophobia-motivate "Motiveren tot bewegen"
 * action[=].action[=].title = "Motiveren tot bewegen"
@@ -837,8 +925,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: profile C and (pf-kinesiophobia or pf-pain-related-fear present)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-c' and (%present contains 'pf-kinesiophobia' or %present contains 'pf-pain-related-fear')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Motivate to move"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-c' and (%present contains 'pf-kinesiophobia' or %present contains 'pf-pain-related-fear')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-kinesiophobia-motivate"
 * action[=].action[+].code = $nekpijn#rec-psychosocial-monitor "Psychosociale factoren regelmatig bespreken"
 * action[=].action[=].title = "Psychosociale factoren regelmatig bespreken"
@@ -860,8 +951,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile C"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-c'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Discuss psychosocial factors regularly"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-c'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-psychosocial-monitor"
 * action[=].action[+].code = $nekpijn#rec-explain-diagnosis "Diagnose uitleggen"
 * action[=].action[=].title = "Diagnose uitleggen"
@@ -883,8 +977,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Explain the diagnosis"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-d'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-explain-diagnosis"
 * action[=].action[+].code = $nekpijn#rec-d-timeline "Tijdspad afspreken"
 * action[=].action[=].title = "Tijdspad afspreken"
@@ -906,8 +1003,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Agree on a timeline"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-d'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-d-timeline"
 * action[=].action[+].code = $nekpijn#rec-avoid-provoking "Provocerende bewegingen vermijden"
 * action[=].action[=].title = "Provocerende bewegingen vermijden"
@@ -929,8 +1029,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Avoid provoking movements"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-d'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-avoid-provoking"
 * action[+].code = $nekpijn#section-therapy "Aanbevolen aanvullende therapie"
 * action[=].title = "Aanbevolen aanvullende therapie"
@@ -944,8 +1047,11 @@ Usage: #definition
 * action[=].trigger[+].type = #named-event
 * action[=].trigger[=].name = "encounter-start"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%planMode = 'full'"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Therapy section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode = 'full'"
 * action[=].action[+].code = $nekpijn#rec-exercise-mobilisation "Oefentherapie met mobilisatie of manipulatie"
 * action[=].action[=].title = "Oefentherapie met mobilisatie of manipulatie"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -966,8 +1072,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Exercise therapy with mobilisation or manipulation"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-exercise-mobilisation"
 * action[=].action[+].code = $nekpijn#rec-graded-exposure "Graduele blootstelling"
 * action[=].action[=].title = "Graduele blootstelling"
@@ -989,8 +1098,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile C"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-c'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Graded exposure"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-c'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-graded-exposure"
 * action[+].code = $nekpijn#section-consider "Te overwegen therapie (bij onvoldoende effect)"
 * action[=].title = "Te overwegen therapie (bij onvoldoende effect)"
@@ -1004,8 +1116,11 @@ Usage: #definition
 * action[=].trigger[+].type = #named-event
 * action[=].trigger[=].name = "encounter-start"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%planMode = 'full'"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Consider section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode = 'full'"
 * action[=].action[+].code = $nekpijn#con-cervical-pillow "Cervicaal kussen"
 * action[=].action[=].title = "Cervicaal kussen"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1026,8 +1141,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider a cervical pillow"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/con-cervical-pillow"
 * action[=].action[+].code = $nekpijn#con-cbt "Cognitieve gedragstherapie"
 * action[=].action[=].title = "Cognitieve gedragstherapie"
@@ -1049,8 +1167,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider cognitive behavioural therapy"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/con-cbt"
 * action[=].action[+].code = $nekpijn#con-kinesiotape "Kinesiotape voor pijnvermindering op korte termijn (bij traumagerelateerde nekpijn)"
 * action[=].action[=].title = "Kinesiotape voor pijnvermindering op korte termijn (bij traumagerelateerde nekpijn)"
@@ -1072,8 +1193,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: profile B, C or D and trauma-related"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %subgroup contains 'trauma-related'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider kinesiotape"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %subgroup contains 'trauma-related'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/con-kinesiotape"
 * action[=].action[+].code = $nekpijn#con-massage "Massage in combinatie met andere therapievormen"
 * action[=].action[=].title = "Massage in combinatie met andere therapievormen"
@@ -1095,8 +1219,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider massage"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/con-massage"
 * action[=].action[+].code = $nekpijn#con-heat-cold "Warmte- of koudetherapie in combinatie met andere therapievormen"
 * action[=].action[=].title = "Warmte- of koudetherapie in combinatie met andere therapievormen"
@@ -1118,8 +1245,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider heat or cold"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/con-heat-cold"
 * action[=].action[+].code = $nekpijn#con-workplace-intervention "Werkplaatsinterventies (bij werkgerelateerde nekpijn)"
 * action[=].action[=].title = "Werkplaatsinterventies (bij werkgerelateerde nekpijn)"
@@ -1141,8 +1271,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: profile B, C or D and work-related"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %subgroup contains 'work-related'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider a workplace intervention"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %subgroup contains 'work-related'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/con-workplace-intervention"
 * action[=].action[+].code = $nekpijn#con-nerve-mobilisation "Combineer cervicale en/of thoracale mobilisatie met zenuwmobilisatieoefeningen"
 * action[=].action[=].title = "Combineer cervicale en/of thoracale mobilisatie met zenuwmobilisatieoefeningen"
@@ -1164,8 +1297,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider nerve mobilisation"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-d'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/con-nerve-mobilisation"
 * action[=].action[+].code = $nekpijn#con-semi-rigid-collar "Semi-harde halskraag voor pijnvermindering op korte termijn; evalueer na twee weken en pas op voor afhankelijkheid"
 * action[=].action[=].title = "Semi-harde halskraag voor pijnvermindering op korte termijn; evalueer na twee weken en pas op voor afhankelijkheid"
@@ -1187,8 +1323,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: profile D and not trauma-related"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d' and (%subgroup contains 'trauma-related').not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider a semi-rigid collar"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-d' and (%subgroup contains 'trauma-related').not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/con-semi-rigid-collar"
 * action[=].action[+].code = $nekpijn#con-traction "Tractie"
 * action[=].action[=].title = "Tractie"
@@ -1210,8 +1349,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile = 'profile-d'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider traction"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile = 'profile-d'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/con-traction"
 * action[+].code = $nekpijn#section-discouraged "Afgeraden therapie"
 * action[=].title = "Afgeraden therapie"
@@ -1225,8 +1367,11 @@ Usage: #definition
 * action[=].trigger[+].type = #named-event
 * action[=].trigger[=].name = "encounter-start"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%planMode = 'full'"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Discouraged section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode = 'full'"
 * action[=].action[+].code = $nekpijn#dis-dry-needling "Dry needling"
 * action[=].action[=].title = "Dry needling"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1247,8 +1392,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Discourage dry needling"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/dis-dry-needling"
 * action[=].action[+].code = $nekpijn#dis-electrotherapy "Elektrotherapie (waaronder TENS)"
 * action[=].action[=].title = "Elektrotherapie (waaronder TENS)"
@@ -1270,8 +1418,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Discourage electrotherapy"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/dis-electrotherapy"
 * action[=].action[+].code = $nekpijn#dis-ultrasound-shockwave "Ultrageluid / shockwave"
 * action[=].action[=].title = "Ultrageluid / shockwave"
@@ -1293,8 +1444,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Discourage ultrasound and shockwave"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/dis-ultrasound-shockwave"
 * action[=].action[+].code = $nekpijn#dis-laser "Laser"
 * action[=].action[=].title = "Laser"
@@ -1316,8 +1470,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Discourage laser therapy"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/dis-laser"
 * action[=].action[+].code = $nekpijn#dis-imaging "Adviseer geen beeldvormend onderzoek (röntgen, MRI, CT, echografie)"
 * action[=].action[=].title = "Adviseer geen beeldvormend onderzoek (röntgen, MRI, CT, echografie)"
@@ -1339,8 +1496,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Discourage imaging"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/dis-imaging"
 * action[+].code = $nekpijn#section-work "Aanvullend bij werkgerelateerde nekpijn"
 * action[=].title = "Aanvullend bij werkgerelateerde nekpijn"
@@ -1354,8 +1514,11 @@ Usage: #definition
 * action[=].trigger[+].type = #named-event
 * action[=].trigger[=].name = "encounter-start"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%planMode in ('full' | 'ending') and %subgroup contains 'work-related'"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Work section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode in ('full' | 'ending') and %subgroup contains 'work-related'"
 * action[=].action[+].code = $nekpijn#rec-work-risk-info "Uitleg over werkgerelateerde risicofactoren"
 * action[=].action[=].title = "Uitleg over werkgerelateerde risicofactoren"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1376,8 +1539,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: work-related (all profiles)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Explain work-related risk factors"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-work-risk-info"
 * action[=].action[+].code = $nekpijn#rec-consider-occupational-physio "Bedrijfs- of arbeidsfysiotherapeut overwegen"
 * action[=].action[=].title = "Bedrijfs- of arbeidsfysiotherapeut overwegen"
@@ -1399,8 +1565,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: work-related and sick-leave present"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%present contains 'sick-leave'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Consider an occupational physiotherapist"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%present contains 'sick-leave'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-consider-occupational-physio"
 * action[=].action[+].code = $nekpijn#rec-contact-company-doctor "Contact met de bedrijfsarts adviseren"
 * action[=].action[=].title = "Contact met de bedrijfsarts adviseren"
@@ -1422,8 +1591,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: work-related and profile B, C or D, unless pf-high-work-demands and pf-low-work-control are both answered no (v2)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %workFactorsRuledOut.not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Advise contact with the occupational physician"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %workFactorsRuledOut.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-contact-company-doctor"
 * action[=].action[+].code = $nekpijn#rec-absence-over-4-weeks "Afstemmen met de bedrijfsarts (verzuim > 4 weken)"
 * action[=].action[=].title = "Afstemmen met de bedrijfsarts (verzuim > 4 weken)"
@@ -1445,8 +1617,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: work-related and profile B, C or D and sick-leave-weeks > 4"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %sickLeaveWeeks > 4"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Align with the occupational physician (absence over 4 weeks)"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-b' | 'profile-c' | 'profile-d') and %sickLeaveWeeks > 4"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-absence-over-4-weeks"
 * action[+].code = $nekpijn#section-closure "Afsluiting"
 * action[=].title = "Afsluiting"
@@ -1460,8 +1635,11 @@ Usage: #definition
 * action[=].trigger[+].type = #named-event
 * action[=].trigger[=].name = "encounter-start"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%planMode in ('full' | 'ending')"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Closure section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode in ('full' | 'ending')"
 * action[=].action[+].code = $nekpijn#rec-max-3-sessions "Maximaal ongeveer drie sessies"
 * action[=].action[=].title = "Maximaal ongeveer drie sessies"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1482,8 +1660,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%planMode = 'full' and %profile = 'profile-a'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "At most about three sessions"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%planMode = 'full' and %profile = 'profile-a'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-max-3-sessions"
 * action[=].action[+].code = $nekpijn#rec-evaluate-end "Evalueren en afsluiten"
 * action[=].action[=].title = "Evalueren en afsluiten"
@@ -1505,8 +1686,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C, D. Due: B, C, D: treatment-start + 42 days (the week-6 evaluation); today when the treatment ends (decision-logic §7); A: none (the last session)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Evaluate and end treatment"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-evaluate-end"
 * action[=].action[=].dynamicValue[+].path = "%action.timingDateTime"
 * action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
@@ -1534,8 +1718,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Discuss ending treatment"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-discuss-ending"
 * action[=].action[+].code = $nekpijn#rec-stop-contact-gp "Behandeling beëindigen en overleggen met huisarts of bedrijfsarts"
 * action[=].action[=].title = "Behandeling beëindigen en overleggen met huisarts of bedrijfsarts"
@@ -1557,8 +1744,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §9"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%stopApplies and %stopReplaced.not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "End treatment and consult the GP or occupational physician"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%stopApplies and %stopReplaced.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-stop-contact-gp"
 * action[=].action[=].dynamicValue[+].path = "recipient.reference"
 * action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
@@ -1583,8 +1773,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §9"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%referBackApplies"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Refer back to the GP"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%referBackApplies"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-refer-back-gp"
 * action[=].action[=].dynamicValue[+].path = "%action.priority"
 * action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
@@ -1612,8 +1805,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d') and (%planMode = 'full' or (%stopApplies and %stopReplaced.not()))"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Advice when ending treatment"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%profile in ('profile-a' | 'profile-b' | 'profile-c' | 'profile-d') and (%planMode = 'full' or (%stopApplies and %stopReplaced.not()))"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-closure-advice"
 
 Instance: nekpijn-orders

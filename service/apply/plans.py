@@ -3,7 +3,9 @@
 Generic over any loaded PlanDefinition: nothing here knows about neck pain.
 Conditions are FHIRPath (text/fhirpath) evaluated over `%case` (a Parameters
 resource) with the PlanDefinition's `plan-variable` extensions as further
-environment variables (docs/case-parameters.md).
+environment variables (docs/case-parameters.md). A condition written in CQL for generic
+engines (text/cql-identifier, naming a definition of the plan's Library) is evaluated through
+the FHIRPath it carries in its alternative-expression extension (docs/knowledge.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from service.knowledge import KnowledgeBase
 PLAN_VARIABLE = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
 TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
 FHIRPATH = "text/fhirpath"
+CQL_IDENTIFIER = "text/cql-identifier"
+ALTERNATIVE = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
 ACTION_PATH = "%action."  # a dynamicValue path on the RequestGroup action itself
 
 Compiled = Callable[[Any, dict], list]
@@ -26,7 +30,18 @@ class PlanError(Exception):
     """A PlanDefinition the engine cannot run (unsupported expression language, bad FHIRPath, ...)."""
 
 
+def fhirpath_form(expression: dict) -> dict:
+    """The FHIRPath form of an Expression: itself, or for a CQL one its FHIRPath alternative."""
+    if expression.get("language") == CQL_IDENTIFIER:
+        for ext in expression.get("extension", []):
+            alt = ext.get("valueExpression") if ext.get("url") == ALTERNATIVE else None
+            if isinstance(alt, dict) and alt.get("language") == FHIRPATH:
+                return alt
+    return expression
+
+
 def compile_expression(expression: dict, where: str) -> Compiled:
+    expression = fhirpath_form(expression)
     language = expression.get("language")
     if language != FHIRPATH:
         raise PlanError(f"{where}: expression language {language!r} is not supported (only {FHIRPATH})")

@@ -5,7 +5,9 @@
 
 Runs the Maven module interop/cql/translator (Java 17 + Maven; the jars come from Maven
 Central on first run and are cached in ~/.m2). Writes <Library>.json per .cql file plus
-FHIRHelpers-4.0.1.json (from the translator's own jar), which a CQL engine needs as well.
+FHIRHelpers-4.0.1.json (from the translator's own jar), which a CQL engine needs as well:
+NekpijnBeslisregels.json (the case features) and NekpijnPlan.json (the PlanDefinition
+conditions; includes NekpijnBeslisregels, found beside it in the same directory).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(exc.stdout + exc.stderr)
         return 1
     sys.stderr.write("".join(line + "\n" for line in result.stderr.splitlines()
-                             if line.startswith(("Error", "wrote")) or "NekpijnBeslisregels" in line))
+                             if line.startswith(("Error", "wrote")) or ".cql:" in line))
     return 0
 
 
