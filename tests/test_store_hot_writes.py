@@ -8,6 +8,7 @@ transaction (both or neither), and keep the replay check atomic across threads.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -148,3 +149,22 @@ def test_replay_check_is_atomic_across_threads(store):
         t.join()
     assert results.count(False) == 40, "each jti accepted exactly once"
     assert results.count(True) == 7 * 40
+
+
+def test_writers_waiting_for_the_write_lock_hold_no_pooled_connection(store):
+    """Under load (160 calls at once in the SIGTERM test) writers queue for the process write lock;
+    holding a pooled connection while queued emptied the pool and readers (feedback's card lookup)
+    failed with 'no free database connection'."""
+    from service.store.db import WRITE_LOCK
+
+    lock = getattr(store.engine, WRITE_LOCK)
+    entries = [entry(store) for _ in range(20)]
+    with lock:
+        threads = [threading.Thread(target=store.record_call, args=(e, [card()])) for e in entries]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)  # every writer is waiting for the lock by now
+        assert store.engine.pool.checkedout() == 0
+    for t in threads:
+        t.join()
+    assert len(store.audit(limit=100)) == 20

@@ -64,9 +64,11 @@ class SQLiteWrites:
 
     def _write(self, work):
         """*work(cursor)* inside ``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on any error)."""
-        conn = self.engine.raw_connection()
-        try:
-            with self.lock:
+        # the process write lock FIRST, then a connection (as db.transaction does): threads queued for
+        # the lock must not hold pooled connections, or readers find the pool empty under load
+        with self.lock:
+            conn = self.engine.raw_connection()
+            try:
                 cursor = conn.cursor()
                 try:
                     cursor.execute("BEGIN IMMEDIATE")
@@ -79,8 +81,8 @@ class SQLiteWrites:
                     return result
                 finally:
                     cursor.close()
-        finally:
-            conn.close()  # back to the pool
+            finally:
+                conn.close()  # back to the pool
 
     def seen_jti(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
         """True when (issuer, jti) is already there and unexpired; else recorded (atomically: one upsert)."""
