@@ -245,14 +245,21 @@ def test_get_endpoint_needs_token(client, keys):
 # -- refused tokens ---------------------------------------------------------------------------
 
 
+class _Ago:
+    """A claim time relative to the moment the test runs (seconds ago; negative = ahead)."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+
+
 @pytest.mark.parametrize(
     ("claims", "expected"),
     [
-        ({"exp": int(time.time()) - 120}, "expired"),
+        ({"exp": _Ago(120)}, "expired"),
         ({"exp": _MISSING}, "missing or invalid claim"),
-        ({"iat": int(time.time()) + 600}, "issued in the future"),
+        ({"iat": _Ago(-600)}, "issued in the future"),
         ({"iat": _MISSING}, "missing or invalid claim"),
-        ({"nbf": int(time.time()) + 600}, "not yet valid"),
+        ({"nbf": _Ago(-600)}, "not yet valid"),
         ({"aud": "https://other.example.org/cds-services/nekpijn"}, "audience mismatch"),
         ({"aud": _MISSING}, "missing or invalid claim"),
         ({"iss": "https://evil.example.org"}, "unknown issuer"),
@@ -263,6 +270,8 @@ def test_get_endpoint_needs_token(client, keys):
          "unknown-iss", "no-jti", "empty-jti"],
 )
 def test_refused_claims(client, keys, claims, expected):
+    # times are taken when the test runs, not when it is collected (the suite runs > 10 min)
+    claims = {k: int(time.time()) - v.seconds if isinstance(v, _Ago) else v for k, v in claims.items()}
     assert reason(call(client, make_token(keys["ec"], **claims))) == f"Authentication failed: {expected}"
 
 
