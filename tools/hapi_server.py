@@ -6,9 +6,9 @@
 The server is HAPI FHIR's JPA server from Maven Central jars (interop/hapi/pom.xml) started by
 a small launcher (interop/hapi/HapiServer.java) on 127.0.0.1 and a free port; its base URL is
 ``http://127.0.0.1:<port>/fhir``. Maven resolves the jars into ~/.m2 on first use (later runs
-work offline); the class path is cached in build/hapi/classpath.txt and resolved again only
-when the pom changes. Java stays out of the service's run-time path: this is for tests and
-for repeating the interoperability checks by hand (docs/interop.md).
+work offline); the class path is cached in build/hapi/classpath.txt (tools/maven.py). Java
+stays out of the service's run-time path: this is for tests and for repeating the
+interoperability checks by hand (docs/interop.md).
 
 `hapi_server()` is a context manager: it starts the JVM, waits until ``GET /metadata``
 answers 200, yields a :class:`HapiServer`, and stops the JVM when the block ends, also when
@@ -36,17 +36,17 @@ from typing import Iterator
 
 import httpx
 
+from tools import maven
 from tools.sources import ROOT
 
 POM = ROOT / "interop" / "hapi" / "pom.xml"
 LAUNCHER = ROOT / "interop" / "hapi" / "HapiServer.java"
 WORK = ROOT / "build" / "hapi"
-CLASSPATH = WORK / "classpath.txt"
 LOG = WORK / "server.log"
 ARTIFACTS = ROOT / "service" / "knowledge" / "fhir"
 EXAMPLES = ROOT / "examples"
 #: a jar whose presence in ~/.m2 means Maven can try offline first
-MARKER = Path.home() / ".m2" / "repository" / "ca" / "uhn" / "hapi" / "fhir" / "hapi-fhir-jpaserver-base"
+MARKER = maven.M2 / "ca" / "uhn" / "hapi" / "fhir" / "hapi-fhir-jpaserver-base"
 #: JVM options: quick start-up matters more than peak speed for a test server; the heap is
 #: bounded (the machine is shared); serial GC suits 2 cores; the log lines carry the time
 JVM_OPTIONS = ("-Xmx1536m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
@@ -59,20 +59,12 @@ class HapiError(RuntimeError):
 
 
 def ensure_classpath() -> str:
-    """The server's class path; Maven downloads the jars on first use only (resolved again when
-    the pom is newer than the cached class path, or a jar of it is gone from ~/.m2)."""
-    if not CLASSPATH.exists() or CLASSPATH.stat().st_mtime < POM.stat().st_mtime or not all(
-            Path(jar).exists() for jar in CLASSPATH.read_text(encoding="utf-8").strip().split(os.pathsep)):
-        WORK.mkdir(parents=True, exist_ok=True)
-        offline = ["-o"] if MARKER.exists() else []
-        cmd = ["mvn", "-q", "-B", *offline, "-f", str(POM), "dependency:build-classpath",
-               f"-Dmdep.outputFile={CLASSPATH}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode and offline:  # a jar missing from ~/.m2: let Maven fetch it
-            proc = subprocess.run([c for c in cmd if c != "-o"], capture_output=True, text=True)
-        if proc.returncode:
-            raise HapiError(f"Maven could not resolve the HAPI FHIR server:\n{proc.stdout}{proc.stderr}")
-    return CLASSPATH.read_text(encoding="utf-8").strip()
+    """The server's class path (tools/maven.py: resolved on first use, again when the pom
+    changes or a jar of it is gone from ~/.m2)."""
+    try:
+        return maven.classpath(POM, WORK, MARKER)
+    except maven.MavenError as exc:
+        raise HapiError(f"Maven could not resolve the HAPI FHIR server: {exc}") from exc
 
 
 def free_port() -> int:
