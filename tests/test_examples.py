@@ -114,6 +114,39 @@ def test_example_shape(case_id: str) -> None:
     assert len(intakes) == 1 + len(case(case_id).get("extra_qrs", []))
 
 
+ALL_EXAMPLES = sorted(p.stem for p in EXAMPLES.glob("*.json"))
+
+
+def patient_references(resource: dict) -> set[str]:
+    """Every `Patient/<id>` reference anywhere in a resource."""
+    if isinstance(resource, dict):
+        found = {resource["reference"]} if str(resource.get("reference", "")).startswith("Patient/") else set()
+        return found.union(*(patient_references(v) for v in resource.values()))
+    if isinstance(resource, list):
+        return set().union(*(patient_references(v) for v in resource))
+    return set()
+
+
+@pytest.mark.parametrize("name", ALL_EXAMPLES)
+def test_example_holds_the_patients_it_refers_to(name: str) -> None:
+    """Every example is complete: a FHIR server that checks references (HAPI) takes it as it is."""
+    bundle = load_example(name)
+    held = {f"Patient/{e['resource']['id']}" for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"}
+    wanted = set().union(*(patient_references(e["resource"]) for e in bundle["entry"]))
+    assert wanted and wanted <= held, f"{name}: refers to {sorted(wanted - held)} it does not hold"
+
+
+@pytest.mark.parametrize("name", list(SELF_CHECK_EXAMPLES))
+def test_self_check_example_patient_is_anonymous(name: str) -> None:
+    """The self-check knows no one (dak/self-check.md): its patient is an id and nothing else,
+    after the response (what the page sends comes first)."""
+    bundle = load_example(name)
+    response, patient = (e["resource"] for e in bundle["entry"])
+    assert response["resourceType"] == "QuestionnaireResponse"
+    assert patient == {"resourceType": "Patient", "id": SELF_CHECK_EXAMPLES[name][0]}
+    assert response["subject"] == {"reference": f"Patient/{patient['id']}"}
+
+
 # ---------------------------------------------------------------------------
 # 3. fhir.resources
 # ---------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """The HL7 FHIR Validator (org.hl7.fhir.validation, Maven Central) over every artifact, every
 example and the outputs of every reference case ($apply CarePlans, card suggestion resources),
-with our package as the IG, offline, no terminology server (tools/hl7_validator.py).
+in Dutch and in English, with our package as the IG, offline, no terminology server
+(tools/hl7_validator.py).
 
-* artifacts, outputs and examples: no error (the examples' intakes answer every required
-  item: tools.case_bundles.answer_required_items);
+* artifacts, outputs (Dutch and English) and examples: no error (the examples' intakes answer
+  every required item: tools.case_bundles.answer_required_items);
 * every warning is of a kind docs/validation.md lists with its reason.
 
 The first run lets Maven download the validator into ~/.m2; one JVM validates all files.
@@ -34,6 +35,10 @@ def issues(tmp_path_factory):
     kinds = {f.parent.name if f.is_relative_to(ROOT) else "outputs" for f in files}
     assert {"fhir", "examples", "outputs"} <= kinds
     assert len(files) > 200
+    # every reference case in English too, as many outputs as in Dutch
+    outputs = [f.name for f in files if not f.is_relative_to(ROOT)]
+    english = [n for n in outputs if ".en." in n]
+    assert english and len(english) == len(outputs) - len(english)
     found, _seconds = hl7_validator.validate(files)
     return found
 
@@ -41,14 +46,16 @@ def issues(tmp_path_factory):
 def _where(issue) -> str:
     if issue.file.startswith("service/knowledge/fhir/"):
         return "artifact"
-    return "example" if issue.file.startswith("examples/") else "output"
+    if issue.file.startswith("examples/"):
+        return "example"
+    return "English output" if ".en." in issue.file else "output"
 
 
 def _show(chosen) -> str:
     return "\n".join(f"{i.file} {i.expression}: {i.message}" for i in chosen[:30])
 
 
-@pytest.mark.parametrize("where", ["artifact", "output", "example"])
+@pytest.mark.parametrize("where", ["artifact", "output", "English output", "example"])
 def test_no_errors(issues, where):
     bad = [i for i in hl7_validator.errors(issues) if _where(i) == where]
     assert not bad, f"{len(bad)} validator errors in the {where}s:\n{_show(bad)}"

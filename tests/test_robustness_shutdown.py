@@ -22,18 +22,18 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
+import pytest
 
 from apply_support import TODAY, cases
 from hooks_support import Signer, hook_request, prefetch_for, resources_of
 from service.cds_hooks.discovery import PREFETCH_KEYS
 from service.store import Store
+from support.service_process import start_service
 
 SERVICE = "nekpijn-behandelprofiel"
 AUDIENCE = f"https://cds.example.org/cds-services/{SERVICE}"
@@ -43,41 +43,15 @@ HOOK_CALLS = 120
 FEEDBACK_CALLS = 40
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(env: dict, port: int, log_path) -> subprocess.Popen:
-    log = open(log_path, "wb")  # a file, not a pipe: a full pipe would block the server
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"service did not start: {log_path.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
-
-
 def test_sigterm_during_load_loses_nothing_acknowledged(tmp_path):
     signer = Signer.create(tmp_path)
     db = tmp_path / "service.db"
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "NEKPIJN_AUTH": "jwt", "NEKPIJN_TRUSTED_ISSUERS_FILE": str(signer.issuers_file),
            "NEKPIJN_DATABASE_URL": f"sqlite:///{db}", "NEKPIJN_AUDIENCES": f"{AUDIENCE},{FEEDBACK_AUDIENCE}",
            "NEKPIJN_LOG_LEVEL": "info"}
     case = next(c for c in cases() if c["id"] == CASE)
     prefetch = prefetch_for(resources_of(case, TODAY), PREFETCH_KEYS["patient-view"])
-    proc = _start(env, port, tmp_path / "service.log")
+    proc, base = start_service(env, tmp_path / "service.log")
     try:
         # cards to give feedback on
         first = httpx.post(f"{base}/cds-services/{SERVICE}", json=hook_request("patient-view", CASE, prefetch=prefetch),
@@ -145,6 +119,15 @@ def test_sigterm_during_load_loses_nothing_acknowledged(tmp_path):
         store.close()
     print(f"SIGTERM after {len(answered) - len(after_sigterm)} answers; {len(after_sigterm)} answered after it, "
           f"{len(unanswered)} not taken in; {len(acknowledged)} feedback items acknowledged and stored")
+
+
+def test_a_service_that_cannot_start_is_reported_with_its_log(tmp_path):
+    """The start helper (tests/support/service_process.py) does not wait out its timeout for a
+    process that has exited: it reports at once, with the service's own message."""
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="NEKPIJN_AUTH must be") as failure:
+        start_service({**os.environ, "NEKPIJN_AUTH": "bogus"}, tmp_path / "service.log", timeout=60)
+    assert time.monotonic() - started < 30 and "exit 2" in str(failure.value)
 
 
 async def _burst(base: str, requests: list[tuple[str, dict, str]], late: list[tuple[str, dict, str]],

@@ -19,10 +19,7 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 
 import httpx
 from sqlalchemy import text
@@ -31,35 +28,12 @@ from apply_support import TODAY, cases
 from hooks_support import Signer, hook_request, prefetch_for, resources_of
 from service.cds_hooks.discovery import PREFETCH_KEYS
 from service.store import Store
+from support.service_process import start_service
 
 SERVICE = "nekpijn-behandelprofiel"
 AUDIENCE = f"https://cds.example.org/cds-services/{SERVICE}"
 CASE = "b-abnormal-duration"
 HOOK_CALLS = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(env: dict, port: int, log_path) -> subprocess.Popen:
-    log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"service did not start: {log_path.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
 
 
 async def _burst(base: str, calls: list[tuple[dict, str]], proc: subprocess.Popen, kill_after: int) -> list[dict]:
@@ -92,16 +66,15 @@ async def _burst(base: str, calls: list[tuple[dict, str]], proc: subprocess.Pope
 def test_sigkill_during_load_loses_nothing_acknowledged(tmp_path):
     signer = Signer.create(tmp_path)
     db = tmp_path / "service.db"
-    port = _free_port()
     env = {**os.environ, "NEKPIJN_AUTH": "jwt", "NEKPIJN_TRUSTED_ISSUERS_FILE": str(signer.issuers_file),
            "NEKPIJN_DATABASE_URL": f"sqlite:///{db}", "NEKPIJN_AUDIENCES": AUDIENCE, "NEKPIJN_LOG_LEVEL": "info"}
     case = next(c for c in cases() if c["id"] == CASE)
     prefetch = prefetch_for(resources_of(case, TODAY), PREFETCH_KEYS["patient-view"])
     calls = [(hook_request("patient-view", CASE, prefetch=prefetch), signer.token(AUDIENCE))
              for _ in range(HOOK_CALLS)]
-    proc = _start(env, port, tmp_path / "service.log")
+    proc, base = start_service(env, tmp_path / "service.log")
     try:
-        results = asyncio.run(_burst(f"http://127.0.0.1:{port}", calls, proc, kill_after=10))
+        results = asyncio.run(_burst(base, calls, proc, kill_after=10))
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:
         if proc.poll() is None:
@@ -128,15 +101,14 @@ def test_sigkill_during_load_loses_nothing_acknowledged(tmp_path):
         store.close()
 
     # the replay cache survived the kill: a service on the same database refuses an answered token
-    port = _free_port()
-    proc = _start(env, port, tmp_path / "service.log")
+    proc, base = start_service(env, tmp_path / "service.log", append=True)
     try:
         replayed = answered[0]
-        again = httpx.post(f"http://127.0.0.1:{port}/cds-services/{SERVICE}", content=json.dumps(replayed["request"]),
+        again = httpx.post(f"{base}/cds-services/{SERVICE}", content=json.dumps(replayed["request"]),
                            headers={"Authorization": f"Bearer {replayed['token']}",
                                     "Content-Type": "application/json"}, timeout=30)
         assert again.status_code == 401 and "replayed" in again.text
-        fresh = httpx.post(f"http://127.0.0.1:{port}/cds-services/{SERVICE}", content=json.dumps(calls[0][0]),
+        fresh = httpx.post(f"{base}/cds-services/{SERVICE}", content=json.dumps(calls[0][0]),
                            headers={"Authorization": f"Bearer {signer.token(AUDIENCE)}",
                                     "Content-Type": "application/json"}, timeout=30)
         assert fresh.status_code == 200, fresh.text

@@ -6,9 +6,9 @@
 The server is HAPI FHIR's JPA server from Maven Central jars (interop/hapi/pom.xml) started by
 a small launcher (interop/hapi/HapiServer.java) on 127.0.0.1 and a free port; its base URL is
 ``http://127.0.0.1:<port>/fhir``. Maven resolves the jars into ~/.m2 on first use (later runs
-work offline); the class path is cached in build/hapi/classpath.txt and resolved again only
-when the pom changes. Java stays out of the service's run-time path: this is for tests and
-for repeating the interoperability checks by hand (docs/interop.md).
+work offline); the class path is cached in build/hapi/classpath.txt (tools/maven.py). Java
+stays out of the service's run-time path: this is for tests and for repeating the
+interoperability checks by hand (docs/interop.md).
 
 `hapi_server()` is a context manager: it starts the JVM, waits until ``GET /metadata``
 answers 200, yields a :class:`HapiServer`, and stops the JVM when the block ends, also when
@@ -36,17 +36,17 @@ from typing import Iterator
 
 import httpx
 
+from tools import maven
 from tools.sources import ROOT
 
 POM = ROOT / "interop" / "hapi" / "pom.xml"
 LAUNCHER = ROOT / "interop" / "hapi" / "HapiServer.java"
 WORK = ROOT / "build" / "hapi"
-CLASSPATH = WORK / "classpath.txt"
 LOG = WORK / "server.log"
 ARTIFACTS = ROOT / "service" / "knowledge" / "fhir"
 EXAMPLES = ROOT / "examples"
 #: a jar whose presence in ~/.m2 means Maven can try offline first
-MARKER = Path.home() / ".m2" / "repository" / "ca" / "uhn" / "hapi" / "fhir" / "hapi-fhir-jpaserver-base"
+MARKER = maven.M2 / "ca" / "uhn" / "hapi" / "fhir" / "hapi-fhir-jpaserver-base"
 #: JVM options: quick start-up matters more than peak speed for a test server; the heap is
 #: bounded (the machine is shared); serial GC suits 2 cores; the log lines carry the time
 JVM_OPTIONS = ("-Xmx1536m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
@@ -59,20 +59,12 @@ class HapiError(RuntimeError):
 
 
 def ensure_classpath() -> str:
-    """The server's class path; Maven downloads the jars on first use only (resolved again when
-    the pom is newer than the cached class path, or a jar of it is gone from ~/.m2)."""
-    if not CLASSPATH.exists() or CLASSPATH.stat().st_mtime < POM.stat().st_mtime or not all(
-            Path(jar).exists() for jar in CLASSPATH.read_text(encoding="utf-8").strip().split(os.pathsep)):
-        WORK.mkdir(parents=True, exist_ok=True)
-        offline = ["-o"] if MARKER.exists() else []
-        cmd = ["mvn", "-q", "-B", *offline, "-f", str(POM), "dependency:build-classpath",
-               f"-Dmdep.outputFile={CLASSPATH}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode and offline:  # a jar missing from ~/.m2: let Maven fetch it
-            proc = subprocess.run([c for c in cmd if c != "-o"], capture_output=True, text=True)
-        if proc.returncode:
-            raise HapiError(f"Maven could not resolve the HAPI FHIR server:\n{proc.stdout}{proc.stderr}")
-    return CLASSPATH.read_text(encoding="utf-8").strip()
+    """The server's class path (tools/maven.py: resolved on first use, again when the pom
+    changes or a jar of it is gone from ~/.m2)."""
+    try:
+        return maven.classpath(POM, WORK, MARKER)
+    except maven.MavenError as exc:
+        raise HapiError(f"Maven could not resolve the HAPI FHIR server: {exc}") from exc
 
 
 def free_port() -> int:
@@ -199,30 +191,15 @@ def load_knowledge(client: httpx.Client, parts: list[Path] | None = None) -> lis
     return [post_transaction(client, json.loads(p.read_text(encoding="utf-8"))) for p in parts or knowledge_parts()]
 
 
-def missing_patients(bundle: dict) -> list[str]:
-    """Patient ids a Bundle's resources refer to as `subject` without holding them."""
-    held = {e["resource"]["id"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == "Patient"}
-    wanted = {(e["resource"].get("subject") or {}).get("reference") or "" for e in bundle.get("entry", [])}
-    return sorted(r.split("/", 1)[1] for r in wanted if r.startswith("Patient/") and r.split("/", 1)[1] not in held)
-
-
-def load_examples(client: httpx.Client, paths: list[Path] | None = None) -> dict[str, list[str]]:
-    """Post every example Bundle (examples/*.json) as a transaction of PUTs.
-
-    A self-check example's QuestionnaireResponse refers to a patient its Bundle does not hold
-    (the self-check has no EHR record): HAPI refuses that (HAPI-1094, referential integrity on
-    write), so such a patient is created first, as the client's server would hold it. Returns
-    the created stand-in patient ids per file name."""
-    stand_ins: dict[str, list[str]] = {}
+def load_examples(client: httpx.Client, paths: list[Path] | None = None) -> list[str]:
+    """Post every example Bundle (examples/*.json) as a transaction of PUTs, as it is; the
+    names of the files loaded. (Every example holds the patient its resources refer to:
+    HAPI checks references on write, HAPI-1094.)"""
+    loaded = []
     for path in paths if paths is not None else sorted(EXAMPLES.glob("*.json")):
-        bundle = json.loads(path.read_text(encoding="utf-8"))
-        missing = missing_patients(bundle)
-        if missing:
-            stand_ins[path.name] = missing
-            post_transaction(client, as_transaction(
-                {"entry": [{"resource": {"resourceType": "Patient", "id": pid}} for pid in missing]}))
-        post_transaction(client, as_transaction(bundle))
-    return stand_ins
+        post_transaction(client, as_transaction(json.loads(path.read_text(encoding="utf-8"))))
+        loaded.append(path.name)
+    return loaded
 
 
 def main(argv=None) -> int:
@@ -241,9 +218,8 @@ def main(argv=None) -> int:
                 print(f"loaded {sum(len(r.get('entry', [])) for r in responses)} artifacts in {len(responses)} "
                       f"transactions ({time.monotonic() - started:.1f} s)", flush=True)
                 started = time.monotonic()
-                stand_ins = load_examples(client)
-                print(f"loaded the examples ({time.monotonic() - started:.1f} s; stand-in patients for "
-                      f"{', '.join(stand_ins) or 'none'})", flush=True)
+                loaded = load_examples(client)
+                print(f"loaded {len(loaded)} examples ({time.monotonic() - started:.1f} s)", flush=True)
         try:
             server.process.wait()
         except KeyboardInterrupt:

@@ -31,13 +31,15 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools import maven
 from tools.core_package import core_dir, ensure_core_package
 from tools.sources import ROOT
 
 POM = ROOT / "interop" / "validator" / "pom.xml"
 RUNNER = ROOT / "interop" / "validator" / "Validate.java"
 WORK = ROOT / "build" / "validator"
-CLASSPATH = WORK / "classpath.txt"
+#: the validator's folder in ~/.m2: once there, Maven can try offline first
+MARKER = maven.M2 / "ca" / "uhn" / "hapi" / "fhir" / "org.hl7.fhir.validation"
 HOME = WORK / "home"
 # the FHIR package of the committed artifacts (as dist/fhir/package.tgz, which is not committed)
 PACKAGE = WORK / "package.tgz"
@@ -56,19 +58,9 @@ class Issue:
 
 
 def ensure_classpath() -> str:
-    """The validator's class path; Maven downloads the jars on first use only."""
-    if not CLASSPATH.exists() or CLASSPATH.stat().st_mtime < POM.stat().st_mtime:
-        WORK.mkdir(parents=True, exist_ok=True)
-        offline = ["-o"] if (Path.home() / ".m2" / "repository" / "ca" / "uhn" / "hapi" / "fhir"
-                             / "org.hl7.fhir.validation").exists() else []
-        cmd = ["mvn", "-q", "-B", *offline, "-f", str(POM), "dependency:build-classpath",
-               f"-Dmdep.outputFile={CLASSPATH}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode and offline:  # a jar missing from ~/.m2: let Maven fetch it
-            proc = subprocess.run([c for c in cmd if c != "-o"], capture_output=True, text=True)
-        if proc.returncode:
-            raise RuntimeError(f"Maven could not resolve the validator:\n{proc.stdout}{proc.stderr}")
-    return CLASSPATH.read_text(encoding="utf-8").strip()
+    """The validator's class path (tools/maven.py: resolved on first use, again when the pom
+    changes or a jar of it is gone from ~/.m2)."""
+    return maven.classpath(POM, WORK, MARKER)
 
 
 def ensure_home() -> Path:

@@ -8,6 +8,12 @@ none is answered), `sc-accident-symptoms` a top-level sibling right after
 not in `answers` is not answered. `self_check_parameters(...)` wraps it as
 the `$apply` body: Parameters {subject, data: Bundle (collection), userLanguage}.
 
+The example Bundles also hold the patient their response refers to, as an anonymous Patient
+(an id, nothing else: the self-check knows no one, dak/self-check.md), so that the examples
+are complete and load as they are into a FHIR server that checks references (HAPI refuses a
+reference to a Patient it does not hold); `$apply` ignores it, as it ignores every resource
+in `data` that is not a response to the self-check.
+
 Pure: the same arguments always give the same resources (no uuids, no clock).
 Used by the tests and by tools/make_examples.py (examples/self-check-*.json).
 """
@@ -59,13 +65,19 @@ def self_check_response(answers: dict[str, bool], *, rid: str = "zelfcheck", sub
     return response
 
 
-def self_check_bundle(responses: list[dict], bundle_id: str | None = None) -> dict:
+def anonymous_patient(patient_id: str) -> dict:
+    """The self-check's patient: an id and nothing else (no identifier, name, birth date, ...)."""
+    return {"resourceType": "Patient", "id": patient_id}
+
+
+def self_check_bundle(responses: list[dict], bundle_id: str | None = None, patients: list[dict] | None = None) -> dict:
+    """A collection Bundle: the responses first (what the page sends), then the `patients`."""
     bundle: dict = {"resourceType": "Bundle"}
     if bundle_id:
         bundle["id"] = bundle_id
     bundle["type"] = "collection"
-    bundle["entry"] = [{"fullUrl": f"{FULL_URL_BASE}/QuestionnaireResponse/{r['id']}", "resource": r}
-                       for r in responses]
+    bundle["entry"] = [{"fullUrl": f"{FULL_URL_BASE}/{r['resourceType']}/{r['id']}", "resource": r}
+                       for r in [*responses, *(patients or [])]]
     return bundle
 
 
@@ -84,9 +96,9 @@ def self_check_parameters(answers: dict[str, bool] | None = None, *, subject: st
 
 
 def example_bundles() -> dict[str, dict]:
-    """examples/<name>.json → the Bundle (the `data` of a self-check $apply)."""
+    """examples/<name>.json → the Bundle (the `data` of a self-check $apply, with its anonymous Patient)."""
     out = {}
     for name, (patient_id, answers, authored) in EXAMPLES.items():
         response = self_check_response(answers, rid=name, subject=f"Patient/{patient_id}", authored=authored)
-        out[name] = self_check_bundle([response], bundle_id=name)
+        out[name] = self_check_bundle([response], bundle_id=name, patients=[anonymous_patient(patient_id)])
     return out

@@ -8,7 +8,10 @@ tests/apply_support.py):
 * `<case>.apply.CarePlan.json`: the CarePlan of PlanDefinition/$apply;
 * `<case>.<hook>.<n>.<Type>.json`: every resource a card suggestion of the patient-view hook
   (full prefetch) creates or updates, and, for a case with draft orders, those of the
-  order-select and order-sign hooks.
+  order-select and order-sign hooks;
+* `<case>.en.…` the same in English (`userLanguage` en on $apply, `Accept-Language: en` on
+  the hooks): the English texts are other strings in the same resources (narratives, displays,
+  notes), so they are validated as well. (A case whose own language is English has only these.)
 
 The service runs in process (FastAPI TestClient, authentication off, a throw-away SQLite
 store): no network, no server.
@@ -50,24 +53,27 @@ def case_outputs(db_dir: Path) -> dict[str, dict]:
     services = {s["id"]: s for s in client.get("/cds-services").json()["services"]}
     out: dict[str, dict] = {}
     for case in cases():
-        cid, lang = case["id"], case.get("language")
-        response = client.post(PLAN, json=apply_parameters(case, lang=lang),
-                               headers={"Content-Type": "application/fhir+json"})
-        response.raise_for_status()
-        out[f"{cid}.apply.CarePlan.json"] = response.json()
+        cid = case["id"]
         resources = [e["resource"] for e in build_case_bundle(case, TODAY, data_dictionary())["entry"]]
         orders = build_draft_orders(case, data_dictionary())
         hooks = ["patient-view"] + (["order-select", "order-sign"] if orders else [])
-        for hook in hooks:
-            service = HOOK_SERVICES[hook]
-            prefetch = ehr_prefetch(resources, services[service].get("prefetch", {}), cid)
-            body = hook_request(hook, cid, prefetch=prefetch, draft_orders=orders or None,
-                                hook_instance="00000000-0000-4000-8000-000000000000")
-            headers = {"Content-Type": "application/json", **({"Accept-Language": lang} if lang else {})}
-            response = client.post(f"/cds-services/{service}", content=json.dumps(body), headers=headers)
+        # the case's own language (default: none asked, Dutch), then English
+        for lang in dict.fromkeys([case.get("language"), "en"]):
+            prefix = f"{cid}.en" if lang == "en" else cid
+            response = client.post(PLAN, json=apply_parameters(case, lang=lang),
+                                   headers={"Content-Type": "application/fhir+json"})
             response.raise_for_status()
-            for n, resource in enumerate(_suggested(response.json()["cards"]), 1):
-                out[f"{cid}.{hook}.{n}.{resource['resourceType']}.json"] = resource
+            out[f"{prefix}.apply.CarePlan.json"] = response.json()
+            for hook in hooks:
+                service = HOOK_SERVICES[hook]
+                prefetch = ehr_prefetch(resources, services[service].get("prefetch", {}), cid)
+                body = hook_request(hook, cid, prefetch=prefetch, draft_orders=orders or None,
+                                    hook_instance="00000000-0000-4000-8000-000000000000")
+                headers = {"Content-Type": "application/json", **({"Accept-Language": lang} if lang else {})}
+                response = client.post(f"/cds-services/{service}", content=json.dumps(body), headers=headers)
+                response.raise_for_status()
+                for n, resource in enumerate(_suggested(response.json()["cards"]), 1):
+                    out[f"{prefix}.{hook}.{n}.{resource['resourceType']}.json"] = resource
     return out
 
 

@@ -1,1 +1,1 @@
-"""Shared helpers for the tests (validation, ...)."""
+"""Shared helpers for the tests (validation, the service in a subprocess, ...)."""
