@@ -118,3 +118,25 @@ def test_index_is_per_evaluation():
     env2 = {"case": {"resourceType": "Parameters", "parameter": [{"name": "x", "valueCode": "2"}]}}
     assert expr({}, env1) == ["1"] and expr({}, env2) == ["2"]
     assert INDEX_KEY in env1 and INDEX_KEY in env2
+
+
+@pytest.mark.parametrize("literal", ["'a'", "'1'", "1", "0", "1.0", "1.5", "true", "false"])
+@pytest.mark.parametrize("op", ["=", "!="])
+def test_equality_with_a_literal_matches_fhirpathpy(literal, op):
+    """`%x = <literal>` (the compiled literal comparison, issue 17) for collections of every
+    kind: empty, one or more items, strings, numbers, Booleans (1 = true), a choice member."""
+    expr = Expression(f"%x {op} {literal}")
+    member = Expression(f"%p.parameter.value {op} {literal}")
+    for value in ([], ["a"], ["1"], [1], [0], [1.0], [1.5], [True], [False], ["a", "a"], [1, 2], ["b"]):
+        env = {"x": value}
+        try:
+            expected = expr.reference({}, dict(env))
+        except Exception as exc:  # fhirpathpy refuses: so must the fast path (it defers)
+            with pytest.raises(type(exc)):
+                expr({}, dict(env))
+            continue
+        assert expr({}, dict(env)) == expected, (value, literal, op)
+    for params in ([{"name": "v", "valueString": "a"}], [{"name": "v", "valueInteger": 1}],
+                   [{"name": "v", "valueBoolean": True}], [{"name": "v", "valueDecimal": 1.5}], []):
+        env = {"p": {"resourceType": "Parameters", "parameter": params}}
+        assert member({}, dict(env)) == member.reference({}, dict(env)), (params, literal, op)

@@ -54,20 +54,25 @@ def _truth(collection: list) -> bool | None:
     """Boolean value of a collection: None when empty; Fallback unless a single Boolean."""
     if not collection:
         return None
-    if len(collection) == 1 and isinstance(collection[0], bool):
+    if len(collection) == 1 and type(collection[0]) is bool:  # (bool has no subclasses)
         return collection[0]
     raise Fallback()
 
 
 def _member(items: list, name: str) -> list:
     out: list = []
+    size = len(name)
     for item in items:
-        if not isinstance(item, dict):
+        if type(item) is not dict and not isinstance(item, dict):
             continue
         if name in item:
             value = item[name]
-        else:  # a choice element: `value` → valueCode, valueBoolean, ...
-            value = next((v for k, v in item.items() if k.startswith(name) and k[len(name):][:1].isupper()), None)
+        else:  # a choice element: `value` → valueCode, valueBoolean, ... (a loop: no generator per item)
+            value = None
+            for key in item:
+                if key.startswith(name) and key[size:size + 1].isupper():
+                    value = item[key]
+                    break
             if value is None:
                 continue
         if isinstance(value, list):
@@ -213,7 +218,8 @@ def _indexed_where(left_node: dict, right: dict) -> Closure | None:
             # dict keys compare like _eq1 for these types (1 == True, 'a' != True)
             index = {}
             for item in left(focus, env):
-                value = _member_value(item, name)
+                # (the common case inline: a parameter that has the member itself)
+                value = item[name] if type(item) is dict and name in item else _member_value(item, name)
                 if value is None:
                     continue
                 if type(value) not in PRIMITIVES:  # lists, objects: keep the general semantics
@@ -232,6 +238,19 @@ def _indexed_where(left_node: dict, right: dict) -> Closure | None:
 def _binary(op: str, left: Closure, right: Closure) -> Closure:
     if op in ("=", "!="):
         negate = op == "!="
+        folded = getattr(right, "value", None)
+        if folded is not None and len(folded) == 1 and type(folded[0]) in PRIMITIVES:
+            literal = folded[0]
+
+            def equality_literal(focus, env):  # `%x = 'code'`: no zip/all per call
+                a = left(focus, env)
+                if not a:
+                    return []
+                if len(a) != 1:
+                    return [negate]  # sizes differ: not equal
+                x = a[0]
+                return [(x == literal if type(x) is type(literal) else _eq1(x, literal)) != negate]
+            return equality_literal
 
         def equality(focus, env):
             a, b = left(focus, env), right(focus, env)
