@@ -140,3 +140,30 @@ def test_equality_with_a_literal_matches_fhirpathpy(literal, op):
                    [{"name": "v", "valueBoolean": True}], [{"name": "v", "valueDecimal": 1.5}], []):
         env = {"p": {"resourceType": "Parameters", "parameter": params}}
         assert member({}, dict(env)) == member.reference({}, dict(env)), (params, literal, op)
+
+
+@pytest.mark.parametrize("text", ["%q.parameter.where(value = true).name", "%q.parameter.where(value = 'c').name",
+                                  "%q.parameter.where(value = false).name", "%q.parameter.where(name = 'o').count()",
+                                  "%q.parameter.where(value = 3).name", "%q.parameter.where(value = 'x' and name = 'v').name"])
+def test_index_with_object_values_matches_fhirpathpy(text):
+    """A `where(value = ...)` over parameters some of which hold an object (order-code's
+    valueCoding): the index answers string and Boolean literals, others scan, as fhirpathpy."""
+    env = {"q": {"resourceType": "Parameters", "parameter": [
+        {"name": "o", "valueCoding": {"system": "http://x", "code": "c"}}, {"name": "v", "valueBoolean": True},
+        {"name": "w", "valueCode": "c"}, {"name": "o", "valueCoding": {"code": "x"}}, {"name": "y", "valueBoolean": False},
+        {"name": "z", "valueCode": "x"}]}}
+    expr = Expression(text)
+    try:
+        expected = expr.reference({}, dict(env))
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            expr({}, dict(env))
+        return
+    assert expr({}, dict(env)) == expected
+
+
+@pytest.mark.parametrize("focus", [[], ["a"], ["b", "a", "b"], ["z"], [1, "a"], [True], ["a", 1.5, "c", "a"]])
+def test_intersect_with_strings_matches_fhirpathpy(focus):
+    expr = Expression("%x.intersect('a' | 'c' | 'q')")
+    env = {"x": focus}
+    assert expr({}, dict(env)) == expr.reference({}, dict(env)), focus

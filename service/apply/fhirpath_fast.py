@@ -213,21 +213,27 @@ def _indexed_where(left_node: dict, right: dict) -> Closure | None:
 
     def indexed(focus, env):
         cache = env.setdefault(INDEX_KEY, {})
-        index = cache.get(key)
-        if index is None:
+        found = cache.get(key)
+        if found is None:
             # dict keys compare like _eq1 for these types (1 == True, 'a' != True)
-            index = {}
+            index, objects = {}, False
             for item in left(focus, env):
                 # (the common case inline: a parameter that has the member itself)
                 value = item[name] if type(item) is dict and name in item else _member_value(item, name)
                 if value is None:
                     continue
-                if type(value) not in PRIMITIVES:  # lists, objects: keep the general semantics
+                if type(value) is dict:
+                    # an object (the valueCoding of `order-code`) never equals a string or a Boolean
+                    # (_member_equals): left out of the index, which then answers those literals only
+                    objects = True
+                    continue
+                if type(value) not in PRIMITIVES:  # lists, ...: keep the general semantics
                     index = False
                     break
                 index.setdefault(value, []).append(item)
-            cache[key] = index
-        if index is False:
+            found = cache[key] = (index, objects)
+        index, objects = found
+        if index is False or (objects and type(literal) not in (str, bool)):
             items = [item for item in left(focus, env) if _member_equals(item, name, literal) is True]
         else:
             items = index.get(literal, ())
@@ -471,6 +477,20 @@ def _function(functn: dict) -> Callable[[list, dict], list]:
         return starts_with
     if name == "intersect" and len(params) == 1:
         other = params[0]
+        folded = getattr(other, "value", None)
+        if folded and all(type(v) is str for v in folded):
+            strings = frozenset(folded)
+
+            def intersect_strings(focus, env):  # `%present.intersect('a' | 'b')`: set lookups
+                out: dict[str, None] = {}
+                for x in focus:
+                    if type(x) is str:
+                        if x in strings:
+                            out[x] = None  # (dict keys: deduplicated, in order, as _dedupe)
+                    elif isinstance(x, (dict, list)):
+                        raise Fallback()  # as _eq1
+                return list(out)
+            return intersect_strings
 
         def intersect(focus, env):
             right = other(focus, env)
