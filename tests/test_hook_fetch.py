@@ -708,3 +708,68 @@ def test_the_412_text_does_not_tell_a_closed_port_from_an_open_one(tmp_path, cap
     assert set(texts.values()) == {FETCH_FAILED}
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "unavailable" in logged and "secret-fhir-token-1" not in logged
+
+
+# -- the template expansion as it was before issue 17 (TOKEN.sub with a callback): the
+# reference of the differential test below
+
+def _reference_expand(key, template, request):
+    import re
+    from urllib.parse import quote
+
+    from service.cds_hooks import fetch as f
+    if not isinstance(template, str) or not template.strip():
+        raise TemplateError(f"prefetch template {key!r} is empty")
+    valid, values, missing = request.valid_tokens(), request.prefetch_tokens(), []
+    query_start = template.find("?")
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if valid is not None and name not in valid:
+            raise TemplateError(f"prefetch template {key!r} uses {{{{{name}}}}}, which is not a prefetch token "
+                                f"of hook {request.hook!r}")
+        if name not in values:
+            missing.append(name)
+            return ""
+        return quote(values[name], safe="" if 0 <= query_start < match.start() else "/")
+
+    url = f.TOKEN.sub(substitute, template.strip())
+    if "{{" in url or "}}" in url:
+        raise TemplateError(f"prefetch template {key!r} has an unbalanced or empty token")
+    if missing:
+        return None
+    path = url.partition("?")[0]
+    read = f.READ_PATH.match(path)
+    if read:
+        if "?" in url:
+            raise TemplateError(f"prefetch template {key!r}: a read takes no search parameters")
+        return f.Query(key, url, read.group("type"), read.group("id"))
+    if f.RESOURCE_TYPE.match(path):
+        return f.Query(key, url, path, None)
+    raise TemplateError(f"prefetch template {key!r} is neither a relative read ('Type/id') nor a type search "
+                        f"('Type?params')")
+
+
+def _outcome(fn, *args):
+    try:
+        return fn(*args)
+    except TemplateError as exc:
+        return ("TemplateError", str(exc))
+
+
+_PIECES = ["Patient", "Observation", "/", "?", "&", "=", " ", "  ", "{", "}", "{{", "}}", "x", "_id", "subject=",
+           "{{context.patientId}}", "{{ context.encounterId }}", "{{context.userId}}", "{{userPractitionerId}}",
+           "{{userPractitionerRoleId}}", "{{context.bogus}}", "{{}}", "{{ }}", "{{{context.patientId}}}"]
+
+
+@hyp_settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["", " ", "Patient", "Observation", " Patient?"]), st.sampled_from(["", "/", "?", "?x="]),
+       st.lists(st.sampled_from(_PIECES), max_size=6), st.sampled_from([None, "enc-1", "a b/c&d"]),
+       st.sampled_from(["patient-view", "custom-hook"]))
+def test_template_expansion_equals_the_regex_substitution(head, glue, pieces, encounter, hook):
+    """Differential: the precompiled template parts give the URL, None or the TemplateError the
+    TOKEN.sub expansion gave, for any template of tokens, literals and stray braces."""
+    context = {**body()["context"], **({"encounterId": encounter} if encounter else {})}
+    req = HookRequest(hook=hook, hook_instance=str(uuid.uuid4()), context=context)  # (not validated: any value)
+    template = head + glue + "".join(pieces)
+    assert _outcome(expand_template, "k", template, req) == _outcome(_reference_expand, "k", template, req)

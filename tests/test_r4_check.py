@@ -167,3 +167,99 @@ def test_made_up_resource_types_do_not_grow_the_table_cache():
     for i in range(200):
         assert not accepts({"resourceType": f"Bogus{'x' * (i % 50)}Type{chr(65 + i % 26)}", "id": "b"})
     assert len(r4_check._TABLES) == size
+
+
+# -- the generic walk over the tables that the compiled checkers replaced (issue 17): the
+# reference of the differential test below (same tables, same verdicts on every input)
+
+def _reference_complex(value, element, accepted):
+    from service.fhir_api import r4_check
+    if element.complex is r4_check.ANY_RESOURCE:
+        return _reference_resource(value, accepted)
+    if type(value) is not dict or not value:
+        return False
+    spec = r4_check.table(element.complex)
+    return spec is not None and not spec.resource and _reference_object(value, spec, accepted)
+
+
+def _reference_resource(value, accepted):
+    from service.fhir_api import r4_check
+    if type(value) is not dict:
+        return False
+    if id(value) in accepted:
+        return True
+    rtype = value.get("resourceType")
+    if type(rtype) is not str or not rtype.isalpha():
+        return False
+    spec = r4_check.table(rtype)
+    return spec is not None and spec.resource and _reference_object(value, spec, accepted)
+
+
+def _reference_object(value, spec, accepted):
+    chosen = []
+    for key, item in value.items():
+        element = spec.elements.get(key)
+        if element is None:
+            if key == "resourceType" and spec.resource:
+                continue
+            return False
+        items = item if element.many else [item]
+        if element.many and (type(item) is not list or not item):
+            return False
+        for one in items:
+            ok = element.primitive(one) if element.primitive is not None else _reference_complex(one, element, accepted)
+            if not ok:
+                return False
+        if element.choice is not None:
+            if element.choice in chosen:
+                return False
+            chosen.append(element.choice)
+    return value.keys() >= spec.required and all(group in chosen for group in spec.required_choices)
+
+
+def reference_accepts(resource, accepted=()):
+    try:
+        return _reference_resource(resource, accepted)
+    except RecursionError:
+        return False
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_compiled_checkers_give_the_generic_walks_verdict(seed):
+    """Differential: the per-type compiled checkers and the generic walk over the same tables
+    agree on every mutant (resources, draft orders and whole $apply Parameters), both ways."""
+    rng = random.Random(1000 + seed)
+    resources = _sample_resources() + [apply_parameters(c) for c in cases()[:4]]
+    both = {True: 0, False: 0}
+    for _ in range(3000):
+        mutant = mutate(rng.choice(resources), rng)
+        verdict = reference_accepts(mutant)
+        assert accepts(mutant) is verdict, mutant
+        both[verdict] += 1
+        # an already-accepted resource (by id) is not walked again, in both
+        assert accepts(mutant, {id(mutant)}) is reference_accepts(mutant, {id(mutant)}) is (type(mutant) is dict)
+    assert both[True] > 500 and both[False] > 500, both
+
+
+def test_the_primitive_fast_paths_equal_the_regular_expressions():
+    """The str.isprintable()/isspace() fast paths of string, code and uri decide exactly as the
+    regular expressions (and strip() != "") did: every code point alone, between letters and
+    next to a space, and strings of spaces."""
+    import re
+    import sys
+
+    from service.fhir_api import r4_check
+
+    string = re.compile(r"[ \r\n\t\S]+")
+    code = re.compile(r"[^\s]+( [^\s]+)*")
+    uri = re.compile(r"\S+")
+    samples = ["", " ", "  ", "a", "a b", "a  b", " a", "a ", "http://x y", "\t", "a\nb"]
+    for cp in range(sys.maxunicode + 1):
+        c = chr(cp)  # (lone surrogates too: json.loads reads "\ud800")
+        samples += [c, f"a{c}b", f"{c} ", f" {c}"] if cp < 0x3100 or cp % 97 == 0 else [c]
+    for s in samples:
+        assert r4_check._is_string(s) == (len(s) <= 1_048_576 and s.strip() != "" and string.fullmatch(s) is not None), s
+        assert r4_check._is_code(s) == (code.fullmatch(s) is not None), repr(s)
+        assert r4_check._is_uri(s) == (uri.fullmatch(s) is not None), repr(s)
+    for not_str in (None, 1, 1.5, True, [], {}, b"x"):
+        assert not (r4_check._is_string(not_str) or r4_check._is_code(not_str) or r4_check._is_uri(not_str))

@@ -114,3 +114,27 @@ def test_discovery_answer_over_http():
     assert r1.headers["x-content-type-options"] == "nosniff"
     assert r1.content == r2.content
     assert r1.json() == discovery_module.discovery(app.state.engine)
+
+
+@pytest.mark.parametrize("digits", [17, 18, 19, 20, 40])
+@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview, lambda b: b.decode()])
+def test_long_digit_runs_are_read_by_the_standard_library(digits, wrap):
+    """The digit-run check (translate + substring search) sees a run of 19 or more digits
+    wherever it is, in every input kind loads takes: the integer is then exact."""
+    for number in ("9" * digits, "-" + "9" * digits, "1" + "0" * (digits - 1)):
+        raw = f'{{"x": "a0", "n": [1, {number}], "y": 0.5}}'.encode()
+        ours = jsonio.loads(wrap(raw))
+        assert ours == stdlib_loads(raw) and type(ours["n"][1]) is int and ours["n"][1] == int(number)
+
+
+def test_the_digit_run_check_finds_what_the_regular_expression_finds():
+    """Differential: the translate + search check against re [0-9]{19,} on random byte strings."""
+    import random
+    import re
+
+    rng = random.Random(17)
+    pattern = re.compile(rb"[0-9]{19,}")
+    alphabet = b"0123456789" * 6 + b"/:;.-e \x00\xff\xb0"
+    for _ in range(3000):
+        raw = bytes(rng.choice(alphabet) for _ in range(rng.randrange(60)))
+        assert (jsonio._LONG_DIGITS in raw.translate(jsonio._DIGITS_AS_ZERO)) == bool(pattern.search(raw)), raw

@@ -54,20 +54,25 @@ def _truth(collection: list) -> bool | None:
     """Boolean value of a collection: None when empty; Fallback unless a single Boolean."""
     if not collection:
         return None
-    if len(collection) == 1 and isinstance(collection[0], bool):
+    if len(collection) == 1 and type(collection[0]) is bool:  # (bool has no subclasses)
         return collection[0]
     raise Fallback()
 
 
 def _member(items: list, name: str) -> list:
     out: list = []
+    size = len(name)
     for item in items:
-        if not isinstance(item, dict):
+        if type(item) is not dict and not isinstance(item, dict):
             continue
         if name in item:
             value = item[name]
-        else:  # a choice element: `value` → valueCode, valueBoolean, ...
-            value = next((v for k, v in item.items() if k.startswith(name) and k[len(name):][:1].isupper()), None)
+        else:  # a choice element: `value` → valueCode, valueBoolean, ... (a loop: no generator per item)
+            value = None
+            for key in item:
+                if key.startswith(name) and key[size:size + 1].isupper():
+                    value = item[key]
+                    break
             if value is None:
                 continue
         if isinstance(value, list):
@@ -208,20 +213,27 @@ def _indexed_where(left_node: dict, right: dict) -> Closure | None:
 
     def indexed(focus, env):
         cache = env.setdefault(INDEX_KEY, {})
-        index = cache.get(key)
-        if index is None:
+        found = cache.get(key)
+        if found is None:
             # dict keys compare like _eq1 for these types (1 == True, 'a' != True)
-            index = {}
+            index, objects = {}, False
             for item in left(focus, env):
-                value = _member_value(item, name)
+                # (the common case inline: a parameter that has the member itself)
+                value = item[name] if type(item) is dict and name in item else _member_value(item, name)
                 if value is None:
                     continue
-                if type(value) not in PRIMITIVES:  # lists, objects: keep the general semantics
+                if type(value) is dict:
+                    # an object (the valueCoding of `order-code`) never equals a string or a Boolean
+                    # (_member_equals): left out of the index, which then answers those literals only
+                    objects = True
+                    continue
+                if type(value) not in PRIMITIVES:  # lists, ...: keep the general semantics
                     index = False
                     break
                 index.setdefault(value, []).append(item)
-            cache[key] = index
-        if index is False:
+            found = cache[key] = (index, objects)
+        index, objects = found
+        if index is False or (objects and type(literal) not in (str, bool)):
             items = [item for item in left(focus, env) if _member_equals(item, name, literal) is True]
         else:
             items = index.get(literal, ())
@@ -232,6 +244,19 @@ def _indexed_where(left_node: dict, right: dict) -> Closure | None:
 def _binary(op: str, left: Closure, right: Closure) -> Closure:
     if op in ("=", "!="):
         negate = op == "!="
+        folded = getattr(right, "value", None)
+        if folded is not None and len(folded) == 1 and type(folded[0]) in PRIMITIVES:
+            literal = folded[0]
+
+            def equality_literal(focus, env):  # `%x = 'code'`: no zip/all per call
+                a = left(focus, env)
+                if not a:
+                    return []
+                if len(a) != 1:
+                    return [negate]  # sizes differ: not equal
+                x = a[0]
+                return [(x == literal if type(x) is type(literal) else _eq1(x, literal)) != negate]
+            return equality_literal
 
         def equality(focus, env):
             a, b = left(focus, env), right(focus, env)
@@ -452,6 +477,20 @@ def _function(functn: dict) -> Callable[[list, dict], list]:
         return starts_with
     if name == "intersect" and len(params) == 1:
         other = params[0]
+        folded = getattr(other, "value", None)
+        if folded and all(type(v) is str for v in folded):
+            strings = frozenset(folded)
+
+            def intersect_strings(focus, env):  # `%present.intersect('a' | 'b')`: set lookups
+                out: dict[str, None] = {}
+                for x in focus:
+                    if type(x) is str:
+                        if x in strings:
+                            out[x] = None  # (dict keys: deduplicated, in order, as _dedupe)
+                    elif isinstance(x, (dict, list)):
+                        raise Fallback()  # as _eq1
+                return list(out)
+            return intersect_strings
 
         def intersect(focus, env):
             right = other(focus, env)

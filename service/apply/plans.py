@@ -201,7 +201,7 @@ class CompiledPlan:
     def _walk(self, actions, case, env, path) -> list[AppliedAction]:
         out = []
         for action in actions:
-            if not all(fn(case, env) == [True] for fn in action.conditions):
+            if not _holds(action.conditions, case, env):
                 continue
             here = path + (action.code,)
             children = self._walk(action.children, case, env, here)
@@ -214,6 +214,14 @@ class CompiledPlan:
                     dynamic[target] = value[0]
             out.append(AppliedAction(action, here, dynamic, children))
         return out
+
+
+def _holds(conditions: list[Compiled], case: dict, env: dict) -> bool:
+    """Every applicability condition is true (a plain loop: no generator per action)."""
+    for fn in conditions:
+        if fn(case, env) != [True]:
+            return False
+    return True
 
 
 class PlanRegistry:

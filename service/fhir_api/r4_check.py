@@ -7,6 +7,7 @@ per element type, on first use) from the same models' field definitions: element
 list or single, required elements, choice groups (`value[x]`: at most one, or exactly one
 when required), nested types, and the primitive formats — checked more strictly than the
 models do (e.g. a dateTime must be a real calendar date with seconds and a time zone).
+Each type's table is turned into one checker function (a closure) on first use.
 
 It answers True only when the models are certain to accept the resource. Anything it is
 not sure of — an element or primitive kind it has no check for (`_value` primitive
@@ -37,7 +38,7 @@ _DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d:[0-5]\d
 _INT32 = (-2**31, 2**31 - 1)
 
 
-def _is_date(value: object) -> bool:
+def _is_date(value: object, _accepted: object = None) -> bool:
     if type(value) is not str:
         return False
     m = _DATE.fullmatch(value)
@@ -53,7 +54,7 @@ def _is_date(value: object) -> bool:
     return True
 
 
-def _is_datetime(value: object) -> bool:
+def _is_datetime(value: object, _accepted: object = None) -> bool:
     if type(value) is not str:
         return False
     if "T" not in value:
@@ -61,7 +62,7 @@ def _is_datetime(value: object) -> bool:
     return _is_instant(value)
 
 
-def _is_instant(value: object) -> bool:
+def _is_instant(value: object, _accepted: object = None) -> bool:
     if type(value) is not str:
         return False
     m = _DATETIME.fullmatch(value)
@@ -75,30 +76,57 @@ def _is_instant(value: object) -> bool:
 
 
 _STRING = re.compile(r"[ \r\n\t\S]+")
+# Fast paths before the regular expressions, exact (tests/test_r4_check.py checks every code
+# point): a str.isprintable() string has no whitespace but " " (every other whitespace
+# character is a control or separator, not printable), so for it `\S+`, `[^\s]+( [^\s]+)*`
+# and `[ \r\n\t\S]+` come down to where its spaces are; the regex decides the rest.
+# `str.strip() != ""` is `not str.isspace()` for a non-empty string (both Py_UNICODE_ISSPACE).
+# Every check takes (and ignores) a second argument: the checkers call primitives and nested
+# types alike, fn(value, accepted).
 
 
-def _is_string(value: object) -> bool:
-    return type(value) is str and len(value) <= 1_048_576 and value.strip() != "" \
-        and _STRING.fullmatch(value) is not None
+def _is_string(value: object, _accepted: object = None) -> bool:
+    return type(value) is str and 0 < len(value) <= 1_048_576 and not value.isspace() \
+        and (value.isprintable() or _STRING.fullmatch(value) is not None)
 
 
-def _is_integer(value: object) -> bool:
+def _is_code(value: object, _accepted: object = None) -> bool:
+    if type(value) is not str or not value:
+        return False
+    if value.isprintable():
+        return value[0] != " " and value[-1] != " " and "  " not in value
+    return _CODE.fullmatch(value) is not None
+
+
+def _is_uri(value: object, _accepted: object = None) -> bool:
+    if type(value) is not str or not value:
+        return False
+    if value.isprintable():
+        return " " not in value
+    return _URI.fullmatch(value) is not None
+
+
+def _is_id(value: object, _accepted: object = None) -> bool:
+    return type(value) is str and _ID.fullmatch(value) is not None
+
+
+def _is_integer(value: object, _accepted: object = None) -> bool:
     return type(value) is int and _INT32[0] <= value <= _INT32[1]
 
 
 #: fhir_core primitive type (the marker class name in the model's annotation) -> check
-PRIMITIVES: dict[str, typing.Callable[[object], bool]] = {
-    "Id": lambda v: type(v) is str and _ID.fullmatch(v) is not None,
+PRIMITIVES: dict[str, typing.Callable[..., bool]] = {
+    "Id": _is_id,
     "String": _is_string,
     "Markdown": _is_string,
-    "Code": lambda v: type(v) is str and _CODE.fullmatch(v) is not None,
-    "Uri": lambda v: type(v) is str and _URI.fullmatch(v) is not None,
-    "Canonical": lambda v: type(v) is str and _URI.fullmatch(v) is not None,
-    "Boolean": lambda v: type(v) is bool,
+    "Code": _is_code,
+    "Uri": _is_uri,
+    "Canonical": _is_uri,
+    "Boolean": lambda v, _accepted=None: type(v) is bool,
     "Integer": _is_integer,
-    "UnsignedInt": lambda v: _is_integer(v) and v >= 0,
-    "PositiveInt": lambda v: _is_integer(v) and v >= 1,
-    "Decimal": lambda v: _is_integer(v) or (type(v) is float and abs(v) < 1e15),
+    "UnsignedInt": lambda v, _accepted=None: _is_integer(v) and v >= 0,
+    "PositiveInt": lambda v, _accepted=None: _is_integer(v) and v >= 1,
+    "Decimal": lambda v, _accepted=None: _is_integer(v) or (type(v) is float and abs(v) < 1e15),
     "Date": _is_date,
     "DateTime": _is_datetime,
     "Instant": _is_instant,
@@ -209,19 +237,113 @@ def table(type_name: str) -> Table | None:
     return found
 
 
-# -- the walk ------------------------------------------------------------------------------
-# The hot loop of every call (~270 objects for 24 resources): plain loops, tables looked up
-# once per element (Element.spec), no per-object allocations unless a choice group is used.
+# -- the walk: one checker function per type, compiled from its table once ---------------
+# The hot loop of every call (~270 objects, ~1 000 elements for 24 resources). Each type's
+# checker is a closure over its own dict: element name -> the function that checks the
+# element's value, called as fn(value, accepted) — a primitive check, the nested type's
+# checker (resolved on first use, then put in the dict), or for a list a loop over one of
+# those. So one dict lookup and one call per element, and no table or Element attribute
+# lookups in the loop; the choice-group bookkeeping only in types that have choice groups.
+# tests/test_r4_check.py checks the verdicts against the generic walk over the tables that
+# this replaced (and against the models).
 
-def _spec(element: Element) -> Table | None:
-    spec = _SPECS.get(element.complex, _UNKNOWN)
-    if spec is _UNKNOWN:
-        spec = _SPECS[element.complex] = table(element.complex)
-    return spec
+Checker = typing.Callable[[object, Collection[int]], bool]
 
 
-_SPECS: dict[str, Table | None] = {}
-_UNKNOWN = object()
+def _never(value: object, accepted: Collection[int]) -> bool:
+    return False
+
+
+#: type name -> checker of a value of that (non-resource) element type
+_COMPLEX: dict[str, Checker] = {}
+#: resource type name -> checker of a resource of that type (the dict already known)
+_RESOURCES: dict[str, Checker] = {}
+
+
+def _complex_checker(type_name: str) -> Checker:
+    found = _COMPLEX.get(type_name)
+    if found is None:
+        spec = table(type_name)
+        # not a model, or a resource type where an element type is expected: never accepted
+        found = _never if spec is None or spec.resource else _compile_checker(spec, complex_type=True)
+        _COMPLEX[type_name] = found  # (type names from the models, not from the input)
+    return found
+
+
+def _resource_checker(rtype: str) -> Checker | None:
+    found = _RESOURCES.get(rtype)
+    if found is None:
+        spec = table(rtype)
+        if spec is None:
+            return None  # not cached: a made-up resourceType from the input (see table())
+        found = _RESOURCES[rtype] = _compile_checker(spec, complex_type=False) if spec.resource else _never
+    return found
+
+
+def _many(check: Checker) -> Checker:
+    """A list element: a non-empty list, every item accepted by `check`."""
+    def many(value: object, accepted: Collection[int]) -> bool:
+        if type(value) is not list or not value:
+            return False
+        for one in value:
+            if not check(one, accepted):
+                return False
+        return True
+    return many
+
+
+def _lazy(checks: dict, key: str, many: bool, type_name: str) -> Checker:
+    """The nested type's checker, compiled on first use (types nest recursively: Extension,
+    Identifier <-> Reference), then put in `checks` in place of this stub."""
+    def first_use(value: object, accepted: Collection[int]) -> bool:
+        check = _resource if type_name is ANY_RESOURCE else _complex_checker(type_name)
+        checks[key] = _many(check) if many else check
+        return checks[key](value, accepted)
+    return first_use
+
+
+def _compile_checker(spec: Table, complex_type: bool) -> Checker:
+    checks: dict[str, Checker] = {}
+    for key, element in spec.elements.items():
+        if element.primitive is not None:
+            checks[key] = _many(element.primitive) if element.many else element.primitive
+        else:
+            checks[key] = _lazy(checks, key, element.many, element.complex)
+    if spec.resource:
+        checks["resourceType"] = lambda value, accepted: True  # (the type this checker was looked up by)
+    groups = {key: element.choice for key, element in spec.elements.items() if element.choice is not None}
+    required = spec.required
+    required_choices = spec.required_choices
+    get = checks.get
+
+    def check(value: object, accepted: Collection[int]) -> bool:
+        """Whether the models surely accept `value` as an instance of `spec`'s type."""
+        if complex_type and (type(value) is not dict or not value):
+            return False
+        for key, item in value.items():
+            fn = get(key)
+            if fn is None or not fn(item, accepted):
+                return False
+        if required and not value.keys() >= required:
+            return False
+        return not groups or _choices_fit(value, groups, required_choices)
+
+    return check
+
+
+def _choices_fit(value: dict, groups: dict[str, str], required_choices: tuple[str, ...]) -> bool:
+    """At most one element of each choice group, and one of each required group."""
+    chosen: list[str] = []
+    for key in value:
+        choice = groups.get(key)
+        if choice is not None:
+            if choice in chosen:
+                return False  # two elements of one choice group
+            chosen.append(choice)
+    for group in required_choices:
+        if group not in chosen:
+            return False
+    return True
 
 
 def _resource(value: object, accepted: Collection[int]) -> bool:
@@ -232,59 +354,8 @@ def _resource(value: object, accepted: Collection[int]) -> bool:
     rtype = value.get("resourceType")
     if type(rtype) is not str or not rtype.isalpha():
         return False
-    spec = table(rtype)
-    return spec is not None and spec.resource and _object(value, spec, accepted)
-
-
-def _complex(value: object, element: Element, accepted: Collection[int]) -> bool:
-    if element.complex is ANY_RESOURCE:
-        return _resource(value, accepted)
-    if type(value) is not dict or not value:
-        return False
-    spec = _spec(element)
-    return spec is not None and not spec.resource and _object(value, spec, accepted)
-
-
-def _object(value: dict, spec: Table, accepted: Collection[int]) -> bool:
-    """Whether the models surely accept `value` as an instance of `spec`'s type."""
-    elements = spec.elements
-    chosen: list[str] | None = None
-    for key, item in value.items():
-        element = elements.get(key)
-        if element is None:
-            if key == "resourceType" and spec.resource:
-                continue  # (the type `spec` was looked up by)
-            return False
-        check = element.primitive
-        if element.many:
-            if type(item) is not list or not item:
-                return False
-            if check is not None:
-                for one in item:
-                    if not check(one):
-                        return False
-            else:
-                for one in item:
-                    if not _complex(one, element, accepted):
-                        return False
-        elif check is not None:
-            if not check(item):
-                return False
-        elif not _complex(item, element, accepted):
-            return False
-        if element.choice is not None:
-            if chosen is None:
-                chosen = [element.choice]
-            elif element.choice in chosen:
-                return False  # two elements of one choice group
-            else:
-                chosen.append(element.choice)
-    if spec.required and not value.keys() >= spec.required:
-        return False
-    for group in spec.required_choices:
-        if chosen is None or group not in chosen:
-            return False
-    return True
+    check = _RESOURCES.get(rtype) or _resource_checker(rtype)
+    return check is not None and check(value, accepted)
 
 
 def accepts(resource: object, accepted: Collection[int] = ()) -> bool:
