@@ -183,3 +183,37 @@ def test_evaluate_cli_in_english(capsys):
             if dutch_in(line):
                 found.append(f"{case['id']}: {dutch_in(line)!r} in {line.strip()[:120]!r}")
     assert not found, "\n".join(found[:20])
+
+
+NUMERIC_DAY = re.compile(r"\b\d{2}-\d{2}-\d{4}\b")  # the Dutch way of writing a day
+
+
+@pytest.mark.parametrize("case_id, english, dutch", [
+    ("v2-b-work-week-2", "dated in the future (7 Nov 2026); not read", "gedateerd in de toekomst (07-11-2026)"),
+    ("v2-earlier-episode-intake", "before the current onset 19 Oct 2026", "vóór het huidige ontstaan 19-10-2026"),
+])
+def test_dates_in_the_notes_follow_the_language(client, case_id, english, dutch):
+    """decision-logic §0 notes (inputs not read) name a day: in English as the English text does
+    elsewhere ("2 Nov 2026"), not as a Dutch numeric day; the Dutch note keeps 07-11-2026."""
+    case = next(c for c in cases() if c["id"] == case_id)
+    texts_of = {}
+    for lang in ("en", "nl"):
+        response = client.post(PLAN, json=apply_parameters(case, lang=lang),
+                               headers={"Content-Type": "application/fhir+json"})
+        assert response.status_code == 200, response.text
+        texts_of[lang] = json.dumps(response.json(), ensure_ascii=False)
+    assert english in texts_of["en"] and dutch in texts_of["nl"]
+    assert not NUMERIC_DAY.findall(texts_of["en"])
+
+
+def test_note_days_are_written_as_the_rules_write_them():
+    """service.facts.gather.fmt_iso (notes) and service.rules.common.fmt_day (explanations) agree."""
+    from datetime import date, timedelta
+
+    from service.facts.gather import fmt_iso
+    from service.rules.common import fmt_day
+
+    days = [date(2026, 1, 1) + timedelta(days=n) for n in range(0, 365, 17)]
+    assert all(fmt_iso(d, "en") == fmt_day(d, "en") and fmt_iso(d) == fmt_day(d, "nl") for d in days)
+    assert fmt_iso(date(2026, 6, 5), "en") == "5 Jun 2026" and fmt_iso(date(2026, 6, 5)) == "05-06-2026"
+    assert fmt_iso("2026-13-01", "en") == "2026-13-01"  # not a day: as given

@@ -82,11 +82,11 @@ def ensure_home() -> Path:
 
 
 def default_files(outputs_dir: Path) -> list[Path]:
-    """Every artifact, every example, and the outputs of every reference case."""
+    """Every artifact, every example, and the outputs of every reference case (Dutch and English)."""
     from tools.validation_outputs import write_outputs
 
     files = sorted(ARTIFACTS.glob("*.json")) + sorted(EXAMPLES.glob("*.json"))
-    return files + sorted(write_outputs(outputs_dir))
+    return files + sorted(write_outputs(outputs_dir, english=True))
 
 
 def ensure_package() -> Path:

@@ -9,9 +9,10 @@ tests/apply_support.py):
 * `<case>.<hook>.<n>.<Type>.json`: every resource a card suggestion of the patient-view hook
   (full prefetch) creates or updates, and, for a case with draft orders, those of the
   order-select and order-sign hooks;
-* `<case>.en.…` the same in English (`userLanguage` en on $apply, `Accept-Language: en` on
-  the hooks): the English texts are other strings in the same resources (narratives, displays,
-  notes), so they are validated as well. (A case whose own language is English has only these.)
+* `<case>.en.…` the same in English (`userLanguage` en on $apply, `Accept-Language: en` on the
+  hooks): the English texts are other strings in the same resources (narratives, displays,
+  notes), so they are validated as well (write_outputs; case_outputs with `english`). A case
+  whose own language is English has only these.
 
 The service runs in process (FastAPI TestClient, authentication off, a throw-away SQLite
 store): no network, no server.
@@ -38,8 +39,9 @@ def _suggested(cards: list[dict]) -> list[dict]:
             if a.get("type") in ("create", "update") and isinstance(a.get("resource"), dict)]
 
 
-def case_outputs(db_dir: Path) -> dict[str, dict]:
-    """file name -> resource, for every reference case."""
+def case_outputs(db_dir: Path, english: bool = False) -> dict[str, dict]:
+    """file name -> resource, for every reference case in its own language (Dutch unless the
+    case asks otherwise); `english`: in English as well (`<case>.en.…`)."""
     from fastapi.testclient import TestClient
 
     from apply_support import NOW, TODAY, apply_parameters, cases, data_dictionary
@@ -58,7 +60,7 @@ def case_outputs(db_dir: Path) -> dict[str, dict]:
         orders = build_draft_orders(case, data_dictionary())
         hooks = ["patient-view"] + (["order-select", "order-sign"] if orders else [])
         # the case's own language (default: none asked, Dutch), then English
-        for lang in dict.fromkeys([case.get("language"), "en"]):
+        for lang in dict.fromkeys([case.get("language"), *(["en"] if english else [])]):
             prefix = f"{cid}.en" if lang == "en" else cid
             response = client.post(PLAN, json=apply_parameters(case, lang=lang),
                                    headers={"Content-Type": "application/fhir+json"})
@@ -77,11 +79,12 @@ def case_outputs(db_dir: Path) -> dict[str, dict]:
     return out
 
 
-def write_outputs(out_dir: Path) -> list[Path]:
+def write_outputs(out_dir: Path, english: bool = True) -> list[Path]:
+    """The files of case_outputs (with the English ones unless `english` is false)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, resource in case_outputs(Path(tmp)).items():
+        for name, resource in case_outputs(Path(tmp), english=english).items():
             path = out_dir / name
             path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             written.append(path)

@@ -819,7 +819,7 @@ class _Episode:
             own = fact.source.day
             if not isinstance(value, date) or value > g.today or (own is not None and value > own):
                 self.skip.add(id(fact))
-                g.note(fact.source.reference, f"onset-date {fmt_iso(value)} is later than its intake or today; not read",
+                g.note(fact.source.reference, f"onset-date {fmt_iso(value, 'en')} is later than its intake or today; not read",
                        f"ontstaansdatum {fmt_iso(value)} ligt na de eigen intake of na vandaag; niet gelezen")
                 continue
             onset_facts.append(fact)
@@ -860,11 +860,11 @@ class _Episode:
                 continue
             if self.future(source):
                 done.add(ref)
-                g.note(ref, f"dated in the future ({fmt_iso(source.day)}); not read",
+                g.note(ref, f"dated in the future ({fmt_iso(source.day, 'en')}); not read",
                        f"gedateerd in de toekomst ({fmt_iso(source.day)}); niet gelezen")
             elif source.kind != "condition" and self.earlier(source):
                 done.add(ref)
-                g.note(ref, f"belongs to an earlier episode (before the current onset {fmt_iso(self.onset)}); "
+                g.note(ref, f"belongs to an earlier episode (before the current onset {fmt_iso(self.onset, 'en')}); "
                             f"only its history red flags are read",
                        f"hoort bij een eerdere episode (vóór het huidige ontstaan {fmt_iso(self.onset)}); "
                        f"alleen de rode vlaggen uit de voorgeschiedenis tellen")
@@ -916,8 +916,18 @@ class _Episode:
                 f"§0 (v2) [A.3]: {len(window)} episode onsets within 365 days up to the current onset")
 
 
-def fmt_iso(day: Any) -> str:
-    return day.strftime("%d-%m-%Y") if isinstance(day, date) else str(day)
+#: English month abbreviations, as service.rules.common.fmt_day writes English dates (the facts
+#: layer does not import the rules; tests/test_english_output.py checks both write the same)
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def fmt_iso(day: Any, lang: str = "nl") -> str:
+    """A day in a note: Dutch 15-06-2026, English 15 Jun 2026 (as the rest of the English text)."""
+    if not isinstance(day, date):
+        return str(day)
+    if lang == "en":
+        return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
+    return day.strftime("%d-%m-%Y")
 
 
 def gather(resources: list[dict], subject: str, today: date,
