@@ -916,9 +916,9 @@ class _Episode:
                 f"§0 (v2) [A.3]: {len(window)} episode onsets within 365 days up to the current onset")
 
 
-#: English month abbreviations, as service.rules.common.fmt_day writes English dates (the facts
-#: layer does not import the rules; tests/test_english_output.py checks both write the same)
-_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+#: English month abbreviations for the days in English text (service.rules.common.fmt_day
+#: writes its dates with fmt_iso too)
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def fmt_iso(day: Any, lang: str = "nl") -> str:
@@ -926,7 +926,7 @@ def fmt_iso(day: Any, lang: str = "nl") -> str:
     if not isinstance(day, date):
         return str(day)
     if lang == "en":
-        return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
+        return f"{day.day} {MONTHS_EN[day.month - 1]} {day.year}"
     return day.strftime("%d-%m-%Y")
 
 

@@ -11,10 +11,9 @@ import re
 from datetime import date
 from typing import Iterable
 
-from service.facts.gather import ElementCodes, load_element_codes
+from service.facts.gather import ElementCodes, fmt_iso, load_element_codes
 from service.facts.model import Fact, Feature, Measurement, Source
 
-MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _PARENTHESIS = re.compile(r"\s*\(.*$")
 
 SOURCE_WORDS = {
@@ -69,9 +68,7 @@ def _collect(items, out: dict[str, Source]) -> None:
 def fmt_day(day: date | None, lang: str) -> str:
     if day is None:
         return "zonder datum" if lang == "nl" else "undated"
-    if lang == "en":
-        return f"{day.day} {MONTHS_EN[day.month - 1]} {day.year}"
-    return f"{day.day:02d}-{day.month:02d}-{day.year}"
+    return fmt_iso(day, lang)
 
 
 def fmt_num(value: float, lang: str, decimals: int | None = None) -> str:
