@@ -161,8 +161,8 @@ def test_proxy_options_default_to_no_forwarded_headers():
     assert proxy_options(Settings(trusted_proxies=("10.0.0.5",)))["forwarded_allow_ips"] == "10.0.0.5"
 
 
-def test_evaluate_runs_the_self_check_examples_without_a_patient(capsys):
-    """The self-check Bundle holds no Patient: the subject of its responses is used (issue 13)."""
+def test_evaluate_runs_the_self_check_examples(capsys):
+    """The self-check Bundles (a response and its anonymous Patient) evaluate to their advice (issue 13)."""
     for name in ("self-check-red-flag", "self-check-accident"):
         code = main(["evaluate", str(ROOT / "examples" / f"{name}.json"), "--plan", "nekklachten-zelfcheck"])
         out = capsys.readouterr().out
