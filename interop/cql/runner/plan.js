@@ -66,6 +66,22 @@ function independentIncludes(library, parameter) {
   return Object.entries(library.includes || {}).filter(([, lib]) => !declares(lib)).map(([alias]) => alias);
 }
 
+// the patient's records, each retrieve read once for all evaluations of this patient (the data
+// do not change between them)
+function memoised(patient) {
+  const cache = new Map();
+  return new Proxy(patient, {
+    get(target, prop) {
+      if (prop !== 'findRecords') return Reflect.get(target, prop);
+      return (profile, details) => {
+        const key = details === undefined ? profile : `${profile} ${JSON.stringify(details)}`;
+        if (!cache.has(key)) cache.set(key, target.findRecords(profile, details));
+        return cache.get(key);
+      };
+    },
+  });
+}
+
 async function evaluate(library, patient, parameters, shared) {
   const ctx = new cql.PatientContext(library, patient, new cql.CodeService({}), parameters);
   Object.assign(ctx.library_context, shared);
@@ -101,12 +117,13 @@ async function main(argv) {
       continue;
     }
     const shared = {};
+    const records = memoised(patient);
     out[id] = {};
     for (const entry of bundle.entry || []) {
       const resource = entry.resource || {};
       if (!each.types.includes(resource.resourceType)) continue;
       const reference = `${resource.resourceType}/${resource.id}`;
-      const { values, ctx } = await evaluate(library, patient, { ...parameters, [each.parameter]: reference }, shared);
+      const { values, ctx } = await evaluate(library, records, { ...parameters, [each.parameter]: reference }, shared);
       for (const alias of shareable) if (!shared[alias] && ctx.library_context[alias]) shared[alias] = ctx.library_context[alias];
       out[id][reference] = applicable(plan.action, values);
     }
