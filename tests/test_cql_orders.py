@@ -482,3 +482,12 @@ def test_the_driver_refuses_a_plan_without_the_parameter(tmp_path: Path) -> None
     run = subprocess.run([shutil.which("node") or "node", str(RUNNER / "plan.js"), str(ARTIFACTS), PLAN,
                           TODAY.isoformat(), "--each", "Draft=ServiceRequest"], input="[]", capture_output=True, text=True)
     assert run.returncode == 1 and 'no parameter "Draft"' in run.stderr
+
+
+def test_a_procedure_with_category_imaging_is_imaging_for_our_engine() -> None:
+    """The disagreement this comparison found (dak §11 v2: imaging by category, on every draft
+    ServiceRequest / Procedure): R4 Procedure.category is one CodeableConcept, not a list."""
+    _, sequence, _ = ours()["a-normal-course-g"]
+    per_order, _, _ = ours()["a-normal-course-g"]
+    assert "Procedure/g-proc-category-imaging" in sequence
+    assert "section-discouraged/dis-imaging" in codes(per_order["Procedure/g-proc-category-imaging"])
