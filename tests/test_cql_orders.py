@@ -15,7 +15,8 @@ intervention code of the data dictionary as a local coding, every SNOMED CT code
 nekpijn-to-snomed, CPT radiology codes inside and just outside 70010-79999, imaging by category
 only (ServiceRequest and Procedure), Procedures, orders that are no draft or of another patient,
 an order without subject, codes the terminology does not know; plus a patient without a neck pain
-episode. Every disagreement is a bug in one of the two: decide which against dak/.
+episode; and every 4th generated patient of tools/cql/generated_cases.py (the case differential's)
+with seven draft orders. Every disagreement is a bug in one of the two: decide which against dak/.
 
 The CQL states the terminology as code lists (InterventionCodes, InterventionAncestors,
 SnomedInterventions, DiscouragedInterventions): `terminology_drift` compares them with the packaged
@@ -41,6 +42,7 @@ from service.apply.terminology import LOCAL_SYSTEM, SNOMED
 from service.facts.model import AMSTERDAM
 from tests.apply_support import TODAY, cases, data_dictionary, features, request_group
 from tools.case_bundles import IMAGING_CATEGORY, OTHER_PATIENT, build_draft_orders
+from tests.test_cql_plan import generated
 from tools.cql.generated_cases import case_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,6 +180,28 @@ def _variant(case: dict, suffix: str, answers: dict) -> dict:
     return out
 
 
+#: every 4th generated patient of the case differential (tools/cql/generated_cases.py: later red
+#: flags, pattern conclusions around them, earlier episodes, carried history flags, UTC timestamps,
+#: ...), each with a few draft orders whose checks read the case
+SCENARIO_STEP = 4
+
+
+def scenario_patients() -> list[dict]:
+    return list(generated()[::SCENARIO_STEP])
+
+
+def scenario_orders(patient: str) -> list[dict]:
+    return [
+        _request("s-collar", patient, [_local("int-semi-rigid-collar")]),
+        _request("s-manipulation", patient, [_sct("118745001")]),
+        _request("s-high-cervical", patient, [_local("int-high-cervical-manipulation")]),
+        _request("s-dry-needling", patient, [_sct("231082000")]),
+        _request("s-tens", patient, [_local("int-tens")], kind="Procedure"),
+        _request("s-mri", patient, [_cpt("72141")]),
+        _request("s-exercise", patient, [_local("int-exercise-therapy")]),
+    ]
+
+
 @lru_cache
 def bundles() -> tuple[tuple[str, str, dict], ...]:
     """(kind, patient id, Bundle with the draft orders): the reference cases with their own
@@ -195,6 +219,8 @@ def bundles() -> tuple[tuple[str, str, dict], ...]:
             variant = _variant(case, suffix + "-g", answers)
             out.append(("generated", variant["id"],
                         with_orders(case_bundle(variant, TODAY, dd), generated_orders(variant["id"]))))
+    for case in scenario_patients():
+        out.append(("scenario", case["id"], with_orders(case_bundle(case, TODAY, dd), scenario_orders(case["id"]))))
     no_episode = {"resourceType": "Bundle", "type": "collection",
                   "entry": [{"fullUrl": "urn:uuid:Patient-no-episode",
                              "resource": {"resourceType": "Patient", "id": "no-episode", "birthDate": "1980-01-01"}}]}
@@ -333,6 +359,12 @@ def test_generic_engine_equals_ours_on_generated_orders() -> None:
     assert len(generated) == len(cases()) + 3 * len(VARIED) + 1
     assert all(len(generic()[p]) == len(generated_orders(p)) for p in generated)
     assert disagreements(generic(), "generated") == {}
+
+
+def test_generic_engine_equals_ours_on_the_generated_patients() -> None:
+    scenario = [p for k, p, _ in bundles() if k == "scenario"]
+    assert len(scenario) >= 60
+    assert disagreements(generic(), "scenario") == {}
 
 
 def test_the_patients_reach_every_state_and_every_action() -> None:
