@@ -1824,6 +1824,7 @@ Usage: #definition
 * title.extension[=].extension[=].valueCode = #en
 * title.extension[=].extension[+].url = "content"
 * title.extension[=].extension[=].valueString = "Neck pain — order checks"
+* library = "https://nekpijn-cds.org/fhir/Library/NekpijnOrders|2.0.0"
 * type = $pd-type#eca-rule
 * status = #active
 * description = "Controleert bij een patiënt met nekpijn elke conceptorder (ServiceRequest of Procedure) op afgeraden therapie, beeldvormend onderzoek, een halskraag, cervicale manipulatie en fysiotherapie zolang ernstige pathologie niet is uitgesloten, volgens de KNGF-richtlijn Nekpijn (2016)."
@@ -1903,8 +1904,11 @@ Usage: #definition
 * action[=].trigger[+].type = #named-event
 * action[=].trigger[=].name = "order-sign"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%inEpisode"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Order referral section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%inEpisode"
 * action[=].action[+].code = $nekpijn#rec-refer-gp-serious-pathology "Verwijzen naar de huisarts (mogelijke ernstige pathologie)"
 * action[=].action[=].title = "Verwijzen naar de huisarts (mogelijke ernstige pathologie)"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1925,8 +1929,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: serious-pathology = suspected (grade IV), or unresolved (as an option)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%imaging and %seriousPathology = 'suspected'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Imaging while grade IV is suspected: refer to the GP"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%imaging and %seriousPathology = 'suspected'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/rec-refer-gp-serious-pathology"
 * action[=].action[=].dynamicValue[+].path = "%action.priority"
 * action[=].action[=].dynamicValue[=].expression.language = #text/fhirpath
@@ -1946,8 +1953,11 @@ Usage: #definition
 * action[=].trigger[+].type = #named-event
 * action[=].trigger[=].name = "order-sign"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%inEpisode"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Order discouraged section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%inEpisode"
 * action[=].action[+].code = $nekpijn#dis-dry-needling "Dry needling"
 * action[=].action[=].title = "Dry needling"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -1968,8 +1978,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-dry-needling'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Dry needling ordered"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%order contains 'int-dry-needling'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/dis-dry-needling"
 * action[=].action[+].code = $nekpijn#dis-electrotherapy "Elektrotherapie (waaronder TENS)"
 * action[=].action[=].title = "Elektrotherapie (waaronder TENS)"
@@ -1991,8 +2004,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-electrotherapy'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Electrotherapy ordered"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%order contains 'int-electrotherapy'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/dis-electrotherapy"
 * action[=].action[+].code = $nekpijn#dis-ultrasound-shockwave "Ultrageluid / shockwave"
 * action[=].action[=].title = "Ultrageluid / shockwave"
@@ -2014,8 +2030,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-ultrasound-therapy' or %order contains 'int-shockwave'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Ultrasound or shockwave ordered"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%order contains 'int-ultrasound-therapy' or %order contains 'int-shockwave'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/dis-ultrasound-shockwave"
 * action[=].action[+].code = $nekpijn#dis-laser "Laser"
 * action[=].action[=].title = "Laser"
@@ -2037,8 +2056,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-laser'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Laser ordered"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%order contains 'int-laser'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/dis-laser"
 * action[=].action[+].code = $nekpijn#dis-imaging "Adviseer geen beeldvormend onderzoek (röntgen, MRI, CT, echografie)"
 * action[=].action[=].title = "Adviseer geen beeldvormend onderzoek (röntgen, MRI, CT, echografie)"
@@ -2060,8 +2082,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: Treatment profile A, B, C, D"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%imaging"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Imaging ordered"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%imaging"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/dis-imaging"
 * action[+].code = $nekpijn#section-order-checks "Aandachtspunten bij deze order"
 * action[=].title = "Aandachtspunten bij deze order"
@@ -2075,8 +2100,11 @@ Usage: #definition
 * action[=].trigger[+].type = #named-event
 * action[=].trigger[=].name = "order-sign"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%inEpisode"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Order checks section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%inEpisode"
 * action[=].action[+].code = $nekpijn#chk-no-additional-therapy "Geen aanvullende therapie bij profiel A"
 * action[=].action[=].title = "Geen aanvullende therapie bij profiel A"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -2097,8 +2125,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%discouragedTherapy and %profile = 'profile-a'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Discouraged therapy in profile A"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%discouragedTherapy and %profile = 'profile-a'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-no-additional-therapy"
 * action[=].action[+].code = $nekpijn#chk-imaging-assess-flags "Eerst rode vlaggen en klachtenpatroon beoordelen"
 * action[=].action[=].title = "Eerst rode vlaggen en klachtenpatroon beoordelen"
@@ -2120,8 +2151,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%imaging and %seriousPathology in ('unresolved' | 'not-assessed')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Imaging while grade IV is not yet judged"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%imaging and %seriousPathology in ('unresolved' | 'not-assessed')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-imaging-assess-flags"
 * action[=].action[+].code = $nekpijn#chk-grade-iv-not-excluded "Graad IV nog niet uitgesloten"
 * action[=].action[=].title = "Graad IV nog niet uitgesloten"
@@ -2143,8 +2177,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%physiotherapy and %seriousPathology in ('suspected' | 'unresolved' | 'not-assessed')"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Physiotherapy while grade IV is not excluded"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%physiotherapy and %seriousPathology in ('suspected' | 'unresolved' | 'not-assessed')"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-grade-iv-not-excluded"
 * action[=].action[+].code = $nekpijn#chk-collar-trauma "Halskraag bij traumagerelateerde nekpijn"
 * action[=].action[=].title = "Halskraag bij traumagerelateerde nekpijn"
@@ -2166,8 +2203,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-semi-rigid-collar' and %traumaRelated"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Collar in trauma-related neck pain"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%order contains 'int-semi-rigid-collar' and %traumaRelated"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-collar-trauma"
 * action[=].action[+].code = $nekpijn#chk-collar-not-grade-iii "Halskraag niet bij deze graad"
 * action[=].action[=].title = "Halskraag niet bij deze graad"
@@ -2189,8 +2229,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-semi-rigid-collar' and %traumaRelated.not() and %collarWarnsProfile"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Collar not for this grade"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%order contains 'int-semi-rigid-collar' and %traumaRelated.not() and %collarWarnsProfile"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-collar-not-grade-iii"
 * action[=].action[+].code = $nekpijn#chk-collar "Halskraag alleen bij graad III"
 * action[=].action[=].title = "Halskraag alleen bij graad III"
@@ -2212,8 +2255,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-semi-rigid-collar' and %traumaRelated.not() and %collarWarnsProfile.not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Collar only in grade III"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%order contains 'int-semi-rigid-collar' and %traumaRelated.not() and %collarWarnsProfile.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-collar"
 * action[=].action[+].code = $nekpijn#chk-manipulation-cad "Manipulatie bij rode vlaggen voor arteriële disfunctie"
 * action[=].action[=].title = "Manipulatie bij rode vlaggen voor arteriële disfunctie"
@@ -2235,8 +2281,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-cervical-manipulation' and %cadFlags.exists()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Manipulation with CAD red flags"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%order contains 'int-cervical-manipulation' and %cadFlags.exists()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-manipulation-cad"
 * action[=].action[+].code = $nekpijn#chk-manipulation "Premanipulatieve besluitvorming"
 * action[=].action[=].title = "Premanipulatieve besluitvorming"
@@ -2258,8 +2307,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-cervical-manipulation' and (%order contains 'int-high-cervical-manipulation').not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Cervical manipulation ordered"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%order contains 'int-cervical-manipulation' and (%order contains 'int-high-cervical-manipulation').not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-manipulation"
 * action[=].action[+].code = $nekpijn#chk-high-cervical-manipulation "Terughoudend met hoogcervicale manipulatie"
 * action[=].action[=].title = "Terughoudend met hoogcervicale manipulatie"
@@ -2281,8 +2333,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: decision-logic §11"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%order contains 'int-high-cervical-manipulation'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "High-cervical manipulation ordered"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%order contains 'int-high-cervical-manipulation'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/chk-high-cervical-manipulation"
 
 Instance: nekklachten-zelfcheck

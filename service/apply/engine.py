@@ -82,7 +82,11 @@ class Engine:
         codings = [c for c in code.get("coding", []) if isinstance(c, dict)] \
             if isinstance(code.get("coding"), list) else []
         params = [{"name": "order-intervention", "valueCode": c} for c in self.terminology.local_codes_of(codings)]
-        categories = order.get("category") if isinstance(order.get("category"), list) else []
+        # R4: ServiceRequest.category is a list, Procedure.category one CodeableConcept; §11 (v2)
+        # recognises imaging by category on either (found by tests/test_cql_orders.py)
+        category = order.get("category")
+        categories = category if isinstance(category, list) else \
+            [category] if order.get("resourceType") == "Procedure" and isinstance(category, dict) else []
         for category in categories:
             for coding in (category.get("coding") or []) if isinstance(category, dict) else []:
                 if isinstance(coding, dict) and coding.get("system") == SNOMED and coding.get("code"):

@@ -1,7 +1,8 @@
 """FHIR Library resources for the CQL of knowledge/cql (built by the knowledge build).
 
 One Library per CQL library: Library/NekpijnBeslisregels (the case features), Library/NekpijnPlan
-(the PlanDefinition conditions) and Library/FHIRHelpers (the ELM every FHIR CQL engine needs
+(the conditions of PlanDefinition nekpijn-behandelprofiel), Library/NekpijnOrders (those of
+nekpijn-orders, evaluated per draft order: parameter "Order") and Library/FHIRHelpers (the ELM every FHIR CQL engine needs
 for the included FHIRHelpers 4.0.1). Each carries its CQL text (text/cql; FHIRHelpers: the
 translator's own copy, recovered from nothing here, so only its ELM) and its ELM JSON
 (application/elm+json), base64, as the committed files hold them; `relatedArtifact` depends-on
@@ -39,9 +40,17 @@ TEXTS = {
         "bevindingen (Observation), de nekpijn-Condition en de Patient."),
     "NekpijnPlan": (
         "Nekpijn — wanneer elke aanbeveling van het behandelplan geldt",
-        "Eén CQL-definitie per toepasbaarheidsvoorwaarde van de PlanDefinitions nekpijn-behandelprofiel en "
-        "nekpijn-orders (beslislogica §6, §7, §9, §10, §11; dak v2), op basis van de casuskenmerken van "
-        "Library NekpijnBeslisregels. De PlanDefinitions verwijzen ernaar (text/cql-identifier)."),
+        "Eén CQL-definitie per toepasbaarheidsvoorwaarde van PlanDefinition nekpijn-behandelprofiel "
+        "(beslislogica §6, §7, §9, §10; dak v2), op basis van de casuskenmerken van Library "
+        "NekpijnBeslisregels. De PlanDefinition verwijst ernaar (text/cql-identifier)."),
+    "NekpijnOrders": (
+        "Nekpijn — wanneer elke controle van een conceptorder geldt",
+        "Eén CQL-definitie per toepasbaarheidsvoorwaarde van PlanDefinition nekpijn-orders (beslislogica §11; "
+        "dak v2), geëvalueerd per conceptorder (ServiceRequest of Procedure; parameter Order = "
+        "'ServiceRequest/<id>' of 'Procedure/<id>'): de interventiecodes van de order (lokaal of via ConceptMap "
+        "nekpijn-to-snomed uit SNOMED CT), beeldvorming (ook categorie SNOMED CT Imaging en CPT-radiologie), "
+        "afgeraden therapie, halskraag en manipulatie, op basis van de casuskenmerken van Library "
+        "NekpijnBeslisregels. De PlanDefinition verwijst ernaar (text/cql-identifier)."),
     "FHIRHelpers": (
         "FHIRHelpers 4.0.1 (ELM)",
         "De ELM van FHIRHelpers 4.0.1 (HL7), vertaald door de referentievertaler uit de kopie in de "
@@ -50,8 +59,20 @@ TEXTS = {
 DATA_TYPES = {
     "NekpijnBeslisregels": ("Patient", "QuestionnaireResponse", "Observation", "Condition"),
     "NekpijnPlan": ("Patient", "QuestionnaireResponse", "Observation", "Condition"),
+    "NekpijnOrders": ("Patient", "QuestionnaireResponse", "Observation", "Condition", "ServiceRequest", "Procedure"),
     "FHIRHelpers": (),
 }
+
+
+#: ELM system types of the CQL parameters -> FHIR data types (Library.parameter.type)
+PARAMETER_TYPES = {"{urn:hl7-org:elm-types:r1}Date": "date", "{urn:hl7-org:elm-types:r1}String": "string"}
+
+
+def _parameter_type(parameter: dict) -> str:
+    name = (parameter.get("parameterTypeSpecifier") or {}).get("name")
+    if name not in PARAMETER_TYPES:
+        raise ValueError(f"CQL parameter {parameter.get('name')!r}: type {name!r} has no FHIR data type here")
+    return PARAMETER_TYPES[name]
 
 
 def _b64(data: bytes) -> str:
@@ -74,7 +95,7 @@ def library_resource(elm_path: Path, metadata: dict, cql_path: Path | None) -> d
                         "resource": f"{CANONICAL_BASE}/Library/{include['path']}|{include['version']}"})
     if related:
         resource["relatedArtifact"] = related
-    parameters = [{"name": p["name"], "use": "in", "min": 0, "max": "1", "type": "date"}
+    parameters = [{"name": p["name"], "use": "in", "min": 0, "max": "1", "type": _parameter_type(p)}
                   for p in elm.get("parameters", {}).get("def", [])]
     if parameters:
         resource["parameter"] = parameters
