@@ -4,12 +4,18 @@ generated narrative (service/apply/narrative.py).
 contained = [RequestGroup, the requests its actions point to, the
 PractitionerRoles they address, the case-feature Observations]. Ids are
 derived from the action path, so the same input gives the same output.
+
+No element is empty (FHIR: a value or children): what comes from the input (references,
+explanations, flags, dynamic values) is left out when it is empty, so the profile card can
+offer the CarePlan as it is, without a pruning copy (tests/test_cards.py checks every
+reference case; tests/test_apply_properties.py random ones).
 """
 
 from __future__ import annotations
 
 import hashlib
 
+from service.apply.hygiene import is_empty, prune
 from service.apply.instantiate import Context, instantiate
 from service.apply.narrative import careplan_div, guideline_label, text_element
 from service.apply.plans import AppliedAction, CompiledPlan
@@ -56,14 +62,31 @@ def feature_observation(feature: Feature, ctx: Context, terms: Terminology) -> d
             refs.append(source.reference)
     if refs:
         obs["derivedFrom"] = [{"reference": r} for r in refs]
-    obs["note"] = [{"text": _text(feature.explanation, lang)}]
+    explanation = _text(feature.explanation, lang)
+    if explanation:
+        obs["note"] = [{"text": explanation}]
     if feature.components:
-        obs["component"] = [
-            {"code": {"coding": [terms.coding(pathology)]},
-             "valueString": "; ".join(terms.text(flag, lang) for flag in flags)}
-            for pathology, flags in feature.components
-        ]
+        obs["component"] = [_component(pathology, flags, terms, lang) for pathology, flags in feature.components]
     return obs
+
+
+def _component(pathology: str, flags, terms: Terminology, lang: str) -> dict:
+    component = {"code": {"coding": [terms.coding(pathology)]}}
+    found = "; ".join(terms.text(flag, lang) for flag in flags)
+    if found:
+        component["valueString"] = found
+    return component
+
+
+def present(values: dict) -> dict:
+    """Dynamic values without empties: a FHIRPath result may be an empty string or hold empty
+    elements (FHIR allows no empty element; the profile card offers this CarePlan as it is)."""
+    out = {}
+    for path, value in values.items():
+        value = prune(value)
+        if not is_empty(value):
+            out[path] = value
+    return out
 
 
 def _request_id(path: tuple[str, ...], prefix: str) -> str:
@@ -77,11 +100,11 @@ def group_actions(applied: list[AppliedAction], ctx: Context, prefix: str,
     for item in applied:
         action = item.action
         ga = dict(action.group_template(ctx.lang))
-        ga.update(item.on_action)  # dynamic values on the RequestGroup action (%action.timingDateTime, ...)
+        ga.update(present(item.on_action))  # dynamic values on the RequestGroup action (%action.timingDateTime, ...)
         if action.definition is not None:
             rid = _request_id(item.path, prefix)
             requests.append(instantiate(action.definition, rid, ctx, action.title, action.description,
-                                        action.priority, item.on_request))
+                                        action.priority, present(item.on_request)))
             ga["resource"] = {"reference": f"#{rid}"}
         if item.children:
             ga["action"] = group_actions(item.children, ctx, prefix, requests)
@@ -138,7 +161,10 @@ def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[Applie
     if ctx.lang != "nl":  # codings' displays in the requested language (the Dutch path pays nothing)
         contained = _localised(contained, terms, ctx.lang)
     result = {"resourceType": "CarePlan", "contained": contained, "instantiatesCanonical": [plan.canonical],
-              "status": "active", "intent": "proposal", "title": title, "subject": {"reference": ctx.subject}}
+              "status": "active", "intent": "proposal"}
+    if title:
+        result["title"] = title
+    result["subject"] = {"reference": ctx.subject}
     if ctx.encounter:
         result["encounter"] = {"reference": ctx.encounter}
     result["created"] = ctx.authored
