@@ -17,9 +17,9 @@ import hashlib
 
 from service.apply.hygiene import is_empty, prune
 from service.apply.instantiate import Context, instantiate
-from service.apply.narrative import careplan_div, guideline_label, text_element
+from service.apply.narrative import careplan_div, text_element
 from service.apply.plans import AppliedAction, CompiledPlan
-from service.apply.terminology import LOCAL_SYSTEM, Terminology
+from service.apply.terminology import Terminology
 from service.facts.model import Feature
 
 GROUP_ID = "requestgroup"
@@ -43,8 +43,8 @@ def feature_observation(feature: Feature, ctx: Context, terms: Terminology) -> d
         "id": observation_id(feature),
         "meta": {"profile": [CASE_FEATURE_PROFILE]},
         "status": feature.status,
-        "category": [{"coding": [terms.coding("case-feature")]}],
-        "code": {"coding": [terms.coding(feature.code)], "text": terms.text(feature.code, lang)},
+        "category": [{"coding": [terms.coding("case-feature", lang)]}],
+        "code": {"coding": [terms.coding(feature.code, lang)], "text": terms.text(feature.code, lang)},
         "subject": {"reference": ctx.subject},
     }
     if ctx.encounter:
@@ -53,7 +53,8 @@ def feature_observation(feature: Feature, ctx: Context, terms: Terminology) -> d
     if isinstance(feature.value, bool):
         obs["valueBoolean"] = feature.value
     else:
-        obs["valueCodeableConcept"] = {"coding": [terms.coding(feature.value)], "text": terms.text(feature.value, lang)}
+        obs["valueCodeableConcept"] = {"coding": [terms.coding(feature.value, lang)],
+                                       "text": terms.text(feature.value, lang)}
     refs = []
     for source in feature.evidence:
         # a resource sent without an id cannot be referenced ("QuestionnaireResponse/" is no reference)
@@ -71,7 +72,7 @@ def feature_observation(feature: Feature, ctx: Context, terms: Terminology) -> d
 
 
 def _component(pathology: str, flags, terms: Terminology, lang: str) -> dict:
-    component = {"code": {"coding": [terms.coding(pathology)]}}
+    component = {"code": {"coding": [terms.coding(pathology, lang)]}}
     found = "; ".join(terms.text(flag, lang) for flag in flags)
     if found:
         component["valueString"] = found
@@ -93,44 +94,33 @@ def _request_id(path: tuple[str, ...], prefix: str) -> str:
     return (prefix + ".".join(path))[:64]
 
 
-def group_actions(applied: list[AppliedAction], ctx: Context, prefix: str,
-                  requests: list[dict]) -> list[dict]:
-    """RequestGroup actions for applied PlanDefinition actions; fills `requests`."""
+def _dynamic(values: dict, terms: Terminology, lang: str) -> dict:
+    """Dynamic values as written: without empties, codings in the output language."""
+    return {path: terms.localised(value, lang) for path, value in present(values).items()}
+
+
+def group_actions(applied: list[AppliedAction], ctx: Context, prefix: str, requests: list[dict],
+                  terms: Terminology) -> list[dict]:
+    """RequestGroup actions for applied PlanDefinition actions; fills `requests`. The action and
+    request templates are the knowledge's in the output language (`terms.template`: made once)."""
+    lang = ctx.lang
     out = []
     for item in applied:
         action = item.action
-        ga = dict(action.group_template(ctx.lang))
-        ga.update(present(item.on_action))  # dynamic values on the RequestGroup action (%action.timingDateTime, ...)
+        ga = dict(terms.template(action.group_template(lang), lang))
+        ga.update(_dynamic(item.on_action, terms, lang))  # on the RequestGroup action (%action.timingDateTime, ...)
         if action.definition is not None:
             rid = _request_id(item.path, prefix)
-            requests.append(instantiate(action.definition, rid, ctx, action.title, action.description,
-                                        action.priority, present(item.on_request)))
+            requests.append(instantiate(terms.template(action.definition, lang), rid, ctx, action.title,
+                                        action.description, action.priority, _dynamic(item.on_request, terms, lang)))
             ga["resource"] = {"reference": f"#{rid}"}
         if item.children:
-            ga["action"] = group_actions(item.children, ctx, prefix, requests)
+            ga["action"] = group_actions(item.children, ctx, prefix, requests, terms)
         out.append(ga)
     return out
 
 
 NOT_USED = {"nl": "Niet gebruikt voor deze evaluatie", "en": "Not used in this evaluation"}
-
-
-def _localised(node, terms: Terminology, lang: str):
-    """A copy with every local-CodeSystem coding's display in `lang` (the CodeSystem's designation;
-    the artifacts and terms.coding write the Dutch display) and the actions' guideline references
-    in `lang`. A copy: action and request templates are shared by every evaluation."""
-    if isinstance(node, dict):
-        out = {k: _localised(v, terms, lang) for k, v in node.items()}
-        if out.get("system") == LOCAL_SYSTEM and "display" in out and isinstance(out.get("code"), str):
-            out["display"] = terms.text(out["code"], lang)
-        elif out.get("type") == "documentation":  # an action's guideline reference: "table", "Appendix"
-            for key in ("label", "display"):
-                if isinstance(out.get(key), str):
-                    out[key] = guideline_label(out[key], lang)
-        return out
-    if isinstance(node, list):
-        return [_localised(v, terms, lang) for v in node]
-    return node
 
 
 def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[AppliedAction]]],
@@ -145,7 +135,7 @@ def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[Applie
     actions: list[dict] = []
     for prefix, about, applied in groups:
         ctx.about = about
-        actions.extend(group_actions(applied, ctx, prefix, requests))
+        actions.extend(group_actions(applied, ctx, prefix, requests, terms))
     ctx.about = None
     group = {"resourceType": "RequestGroup", "id": GROUP_ID, "instantiatesCanonical": [plan.canonical],
              "status": "active", "intent": "proposal", "subject": {"reference": ctx.subject}}
@@ -158,13 +148,8 @@ def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[Applie
         group["action"] = actions
     observations = [feature_observation(f, ctx, terms) for f in features]
     contained = [group, *requests, *ctx.roles.values(), *observations]
-    if ctx.lang != "nl":  # codings' displays in the requested language (the Dutch path pays nothing)
-        contained = _localised(contained, terms, ctx.lang)
     result = {"resourceType": "CarePlan", "contained": contained, "instantiatesCanonical": [plan.canonical],
-              "status": "active", "intent": "proposal"}
-    if title:
-        result["title"] = title
-    result["subject"] = {"reference": ctx.subject}
+              "status": "active", "intent": "proposal", "title": title, "subject": {"reference": ctx.subject}}
     if ctx.encounter:
         result["encounter"] = {"reference": ctx.encounter}
     result["created"] = ctx.authored
