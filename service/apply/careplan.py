@@ -108,11 +108,13 @@ def group_actions(applied: list[AppliedAction], ctx: Context, prefix: str, reque
     for item in applied:
         action = item.action
         ga = dict(terms.template(action.group_template(lang), lang))
-        ga.update(_dynamic(item.on_action, terms, lang))  # on the RequestGroup action (%action.timingDateTime, ...)
+        if item.dynamic:  # on the RequestGroup action (%action.timingDateTime, ...)
+            ga.update(_dynamic(item.on_action, terms, lang))
         if action.definition is not None:
             rid = _request_id(item.path, prefix)
+            on_request = _dynamic(item.on_request, terms, lang) if item.dynamic else {}
             requests.append(instantiate(terms.template(action.definition, lang), rid, ctx, action.title,
-                                        action.description, action.priority, _dynamic(item.on_request, terms, lang)))
+                                        action.description, action.priority, on_request))
             ga["resource"] = {"reference": f"#{rid}"}
         if item.children:
             ga["action"] = group_actions(item.children, ctx, prefix, requests, terms)

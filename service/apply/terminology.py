@@ -38,6 +38,9 @@ class Terminology:
                 self.properties[c["code"]] = props
                 walk(c.get("concept", []), c["code"])
         walk(cs.get("concept", []), None)
+        self._children: dict[str | None, list[str]] = {}
+        for code, parent in self.parent.items():  # CodeSystem order
+            self._children.setdefault(parent, []).append(code)
         self._templates: dict[tuple[int, str], tuple[object, object]] = {}
 
         # SNOMED CT code → local codes (ConceptMap nekpijn-to-snomed, reversed)
@@ -78,6 +81,10 @@ class Terminology:
 
     def property(self, code: str, name: str) -> list:
         return self.properties.get(code, {}).get(name, [])
+
+    def children(self, code: str) -> list[str]:
+        """The codes directly below `code`, in CodeSystem order."""
+        return self._children.get(code, [])
 
     def ancestors(self, code: str) -> list[str]:
         out, parent = [], self.parent.get(code)

@@ -131,9 +131,14 @@ class CardContext:
         self.fhir_base = fhir_base.rstrip("/") if fhir_base else None
         self.contained = {r.get("id"): r for r in result.careplan.get("contained", [])}
         self.items = collect_items(result, self.contained)
+        self._leaves: dict[str | None, list[Item]] = {}  # section code (None: any section) → its items
+        for item in self.items:
+            if item.section is not None:
+                self._leaves.setdefault(None, []).append(item)
+                self._leaves.setdefault(item.section, []).append(item)
         self.guideline_url = self._guideline_url()
         self._keys: dict[str, int] = {}
-        self.reasons = [self.coding(code) for code, parent in self.terms.parent.items() if parent == OVERRIDE_GROUP]
+        self.reasons = [self.coding(code) for code in self.terms.children(OVERRIDE_GROUP)]
 
     # -- texts ---------------------------------------------------------------
 
@@ -187,10 +192,11 @@ class CardContext:
     # -- the plan ----------------------------------------------------------------
 
     def leaves(self, section: str | None = None) -> list[Item]:
-        return [i for i in self.items if i.section is not None and (section is None or i.section == section)]
+        """The items below a section (every section's: None), in plan order (a new list)."""
+        return list(self._leaves.get(section, ()))
 
     def item(self, code: str) -> Item | None:
-        return next((i for i in self.leaves() if i.code == code), None)
+        return next((i for i in self._leaves.get(None, ()) if i.code == code), None)
 
     # -- the card frame ----------------------------------------------------------
 
