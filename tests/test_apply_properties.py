@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from apply_support import NOW, apply_parameters, cases
 from case_strategies import random_case
 from service.app import create_app
+from service.apply.hygiene import find_empties
 
 PLAN = "/fhir/PlanDefinition/{}/$apply"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -33,6 +34,7 @@ def test_any_well_formed_case_gives_a_valid_careplan(client, case, plan, lang):
     assert response.status_code == 200, response.text
     careplan = response.json()
     CarePlan.model_validate(careplan)
+    assert find_empties(careplan) == [], "no empty element (the profile card offers the CarePlan unpruned)"
     ids = [r["id"] for r in careplan["contained"]]
     assert len(ids) == len(set(ids)), "contained ids are unique"
     referenced = json.dumps(careplan)

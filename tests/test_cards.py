@@ -34,6 +34,7 @@ from service.cds_hooks.cards import (
     prune,
     render_cards,
 )
+from service.cds_hooks.cards.hygiene import prune_card
 from service.cds_hooks.cards.wording import short_date, short_label
 from service.cds_hooks.discovery import PREFETCH_KEYS, discovery
 from service.cds_hooks.draft_orders import judged_orders
@@ -538,6 +539,48 @@ def test_prune_drops_nulls_and_empties_at_any_depth():
     assert find_empties(prune(document)) == []
     assert find_empties({"a": [{"b": ""}]}) == ["$.a[0].b"]
     assert document["a"] is None, "prune copies, it does not change its input"
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c["id"])
+def test_the_careplan_is_built_without_empties(engine, case, lang):
+    """The profile card offers the CarePlan of $apply as it is, not a pruned copy
+    (hygiene.prune_card): that is safe because no reference case's CarePlan — the case plan
+    and the order plan, with the case's draft orders — holds a null or an empty element."""
+    for plan in (PROFILE_PLAN, ORDERS_PLAN):
+        orders = [draft(case, spec) for spec in case.get("orders", [])] if plan == ORDERS_PLAN else None
+        result = engine.apply(plan, resources(case), f"Patient/{case['id']}", now=NOW, lang=lang, orders=orders)
+        assert find_empties(result.careplan) == []
+
+
+def test_prune_card_prunes_all_but_the_resources_its_suggestions_create():
+    resource = {"resourceType": "CarePlan", "note": []}  # (a CarePlan never holds an empty: see above)
+    card = {"uuid": "u", "summary": "s", "detail": "", "links": [], "source": {"label": "l", "url": None},
+            "suggestions": [{"uuid": "v", "label": "", "actions": [{"type": "create", "description": "",
+                                                                     "resource": resource}, {}]}, {}]}
+    pruned = prune_card(card)
+    assert pruned == {"uuid": "u", "summary": "s", "source": {"label": "l"},
+                      "suggestions": [{"uuid": "v", "actions": [{"type": "create", "resource": resource}]}]}
+    assert pruned["suggestions"][0]["actions"][0]["resource"] is resource, "offered as it is, not copied"
+    without = copy.deepcopy(card)
+    without["suggestions"][0]["actions"][0]["resource"] = {"resourceType": "CarePlan"}
+    assert prune_card(without) == prune(without)
+
+
+def test_empty_dynamic_values_and_texts_are_left_out():
+    """What the input or a FHIRPath result makes empty is not written (no empty element in the CarePlan)."""
+    from service.apply.careplan import present
+    from service.apply.instantiate import Context, instantiate
+
+    assert present({"a": "", "b": None, "c": [], "d": {"e": ""}, "f": "x", "g": {"h": "", "i": 1}}) == \
+        {"f": "x", "g": {"i": 1}}
+    ctx = Context(subject="Patient/p", lang="nl", group_id="requestgroup", authored="2026-11-02T12:00:00+01:00")
+    for kind in ("ServiceRequest", "CommunicationRequest", "Task"):
+        ad = {"resourceType": "ActivityDefinition", "url": "https://x.org/ad", "kind": kind,
+              "code": {"coding": [{"system": "https://x.org", "code": "c"}]},
+              "relatedArtifact": [{"type": "depends-on", "resource": "https://x.org/StructureDefinition/o"}]}
+        request = instantiate(ad, "r", ctx, {}, {}, None, {})
+        assert find_empties(request) == [], kind
 
 
 def test_fhir_base_adds_links_to_the_knowledge(engine):

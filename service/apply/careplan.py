@@ -4,16 +4,22 @@ generated narrative (service/apply/narrative.py).
 contained = [RequestGroup, the requests its actions point to, the
 PractitionerRoles they address, the case-feature Observations]. Ids are
 derived from the action path, so the same input gives the same output.
+
+No element is empty (FHIR: a value or children): what comes from the input (references,
+explanations, flags, dynamic values) is left out when it is empty, so the profile card can
+offer the CarePlan as it is, without a pruning copy (tests/test_cards.py checks every
+reference case; tests/test_apply_properties.py random ones).
 """
 
 from __future__ import annotations
 
 import hashlib
 
+from service.apply.hygiene import is_empty, prune
 from service.apply.instantiate import Context, instantiate
-from service.apply.narrative import careplan_div, guideline_label, text_element
+from service.apply.narrative import careplan_div, text_element
 from service.apply.plans import AppliedAction, CompiledPlan
-from service.apply.terminology import LOCAL_SYSTEM, Terminology
+from service.apply.terminology import Terminology
 from service.facts.model import Feature
 
 GROUP_ID = "requestgroup"
@@ -37,8 +43,8 @@ def feature_observation(feature: Feature, ctx: Context, terms: Terminology) -> d
         "id": observation_id(feature),
         "meta": {"profile": [CASE_FEATURE_PROFILE]},
         "status": feature.status,
-        "category": [{"coding": [terms.coding("case-feature")]}],
-        "code": {"coding": [terms.coding(feature.code)], "text": terms.text(feature.code, lang)},
+        "category": [{"coding": [terms.coding("case-feature", lang)]}],
+        "code": {"coding": [terms.coding(feature.code, lang)], "text": terms.text(feature.code, lang)},
         "subject": {"reference": ctx.subject},
     }
     if ctx.encounter:
@@ -47,7 +53,8 @@ def feature_observation(feature: Feature, ctx: Context, terms: Terminology) -> d
     if isinstance(feature.value, bool):
         obs["valueBoolean"] = feature.value
     else:
-        obs["valueCodeableConcept"] = {"coding": [terms.coding(feature.value)], "text": terms.text(feature.value, lang)}
+        obs["valueCodeableConcept"] = {"coding": [terms.coding(feature.value, lang)],
+                                       "text": terms.text(feature.value, lang)}
     refs = []
     for source in feature.evidence:
         # a resource sent without an id cannot be referenced ("QuestionnaireResponse/" is no reference)
@@ -56,58 +63,66 @@ def feature_observation(feature: Feature, ctx: Context, terms: Terminology) -> d
             refs.append(source.reference)
     if refs:
         obs["derivedFrom"] = [{"reference": r} for r in refs]
-    obs["note"] = [{"text": _text(feature.explanation, lang)}]
+    explanation = _text(feature.explanation, lang)
+    if explanation:
+        obs["note"] = [{"text": explanation}]
     if feature.components:
-        obs["component"] = [
-            {"code": {"coding": [terms.coding(pathology)]},
-             "valueString": "; ".join(terms.text(flag, lang) for flag in flags)}
-            for pathology, flags in feature.components
-        ]
+        obs["component"] = [_component(pathology, flags, terms, lang) for pathology, flags in feature.components]
     return obs
+
+
+def _component(pathology: str, flags, terms: Terminology, lang: str) -> dict:
+    component = {"code": {"coding": [terms.coding(pathology, lang)]}}
+    found = "; ".join(terms.text(flag, lang) for flag in flags)
+    if found:
+        component["valueString"] = found
+    return component
+
+
+def present(values: dict) -> dict:
+    """Dynamic values without empties: a FHIRPath result may be an empty string or hold empty
+    elements (FHIR allows no empty element; the profile card offers this CarePlan as it is)."""
+    out = {}
+    for path, value in values.items():
+        value = prune(value)
+        if not is_empty(value):
+            out[path] = value
+    return out
 
 
 def _request_id(path: tuple[str, ...], prefix: str) -> str:
     return (prefix + ".".join(path))[:64]
 
 
-def group_actions(applied: list[AppliedAction], ctx: Context, prefix: str,
-                  requests: list[dict]) -> list[dict]:
-    """RequestGroup actions for applied PlanDefinition actions; fills `requests`."""
+def _dynamic(values: dict, terms: Terminology, lang: str) -> dict:
+    """Dynamic values as written: without empties, codings in the output language."""
+    return {path: terms.localised(value, lang) for path, value in present(values).items()}
+
+
+def group_actions(applied: list[AppliedAction], ctx: Context, prefix: str, requests: list[dict],
+                  terms: Terminology) -> list[dict]:
+    """RequestGroup actions for applied PlanDefinition actions; fills `requests`. The action and
+    request templates are the knowledge's in the output language (`terms.template`: made once)."""
+    lang = ctx.lang
     out = []
     for item in applied:
         action = item.action
-        ga = dict(action.group_template(ctx.lang))
-        ga.update(item.on_action)  # dynamic values on the RequestGroup action (%action.timingDateTime, ...)
+        ga = dict(terms.template(action.group_template(lang), lang))
+        if item.dynamic:  # on the RequestGroup action (%action.timingDateTime, ...)
+            ga.update(_dynamic(item.on_action, terms, lang))
         if action.definition is not None:
             rid = _request_id(item.path, prefix)
-            requests.append(instantiate(action.definition, rid, ctx, action.title, action.description,
-                                        action.priority, item.on_request))
+            on_request = _dynamic(item.on_request, terms, lang) if item.dynamic else {}
+            requests.append(instantiate(terms.template(action.definition, lang), rid, ctx, action.title,
+                                        action.description, action.priority, on_request))
             ga["resource"] = {"reference": f"#{rid}"}
         if item.children:
-            ga["action"] = group_actions(item.children, ctx, prefix, requests)
+            ga["action"] = group_actions(item.children, ctx, prefix, requests, terms)
         out.append(ga)
     return out
 
 
 NOT_USED = {"nl": "Niet gebruikt voor deze evaluatie", "en": "Not used in this evaluation"}
-
-
-def _localised(node, terms: Terminology, lang: str):
-    """A copy with every local-CodeSystem coding's display in `lang` (the CodeSystem's designation;
-    the artifacts and terms.coding write the Dutch display) and the actions' guideline references
-    in `lang`. A copy: action and request templates are shared by every evaluation."""
-    if isinstance(node, dict):
-        out = {k: _localised(v, terms, lang) for k, v in node.items()}
-        if out.get("system") == LOCAL_SYSTEM and "display" in out and isinstance(out.get("code"), str):
-            out["display"] = terms.text(out["code"], lang)
-        elif out.get("type") == "documentation":  # an action's guideline reference: "table", "Appendix"
-            for key in ("label", "display"):
-                if isinstance(out.get(key), str):
-                    out[key] = guideline_label(out[key], lang)
-        return out
-    if isinstance(node, list):
-        return [_localised(v, terms, lang) for v in node]
-    return node
 
 
 def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[AppliedAction]]],
@@ -122,7 +137,7 @@ def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[Applie
     actions: list[dict] = []
     for prefix, about, applied in groups:
         ctx.about = about
-        actions.extend(group_actions(applied, ctx, prefix, requests))
+        actions.extend(group_actions(applied, ctx, prefix, requests, terms))
     ctx.about = None
     group = {"resourceType": "RequestGroup", "id": GROUP_ID, "instantiatesCanonical": [plan.canonical],
              "status": "active", "intent": "proposal", "subject": {"reference": ctx.subject}}
@@ -135,8 +150,6 @@ def careplan(plan: CompiledPlan, groups: list[tuple[str, str | None, list[Applie
         group["action"] = actions
     observations = [feature_observation(f, ctx, terms) for f in features]
     contained = [group, *requests, *ctx.roles.values(), *observations]
-    if ctx.lang != "nl":  # codings' displays in the requested language (the Dutch path pays nothing)
-        contained = _localised(contained, terms, ctx.lang)
     result = {"resourceType": "CarePlan", "contained": contained, "instantiatesCanonical": [plan.canonical],
               "status": "active", "intent": "proposal", "title": title, "subject": {"reference": ctx.subject}}
     if ctx.encounter:

@@ -124,7 +124,8 @@ def _build(ad: dict, rid: str, ctx: Context, title: dict[str, str], description:
             req["performerType"] = roles[0]
         if ctx.about:
             req["supportingInfo"] = [{"reference": ctx.about}]
-        req["note"] = [{"text": text}]
+        if text:
+            req["note"] = [{"text": text}]
         return req
     if kind == "CommunicationRequest":
         req = {"resourceType": "CommunicationRequest", **_common(ad, rid, ctx, priority)}
@@ -142,7 +143,8 @@ def _build(ad: dict, rid: str, ctx: Context, title: dict[str, str], description:
         else:
             req["recipient"] = [{"reference": ctx.subject}]
         # one payload item per paragraph (a blank line separates them in the description)
-        req["payload"] = [{"contentString": part} for part in paragraphs(text)]
+        if text:
+            req["payload"] = [{"contentString": part} for part in paragraphs(text)]
         return req
     if kind == "Task":
         req = {"resourceType": "Task", **_common(ad, rid, ctx, priority)}
@@ -150,7 +152,8 @@ def _build(ad: dict, rid: str, ctx: Context, title: dict[str, str], description:
         req["instantiatesCanonical"] = canonical
         req["intent"] = dynamic.get("intent") or ad.get("intent", "proposal")
         req["code"] = ad["code"]
-        req["description"] = text
+        if text:
+            req["description"] = text
         _with_context(req, ctx, subject_key="for")
         targets = [a for a in ad.get("relatedArtifact", []) if a.get("type") == "depends-on" and a.get("resource")]
         if targets:
@@ -158,7 +161,9 @@ def _build(ad: dict, rid: str, ctx: Context, title: dict[str, str], description:
             if first[-2] == "Questionnaire":
                 req["focus"] = {"reference": f"Questionnaire/{first[-1]}"}
             else:  # an Observation profile: the Observation still has to be made
-                req["focus"] = {"type": "Observation", "display": title.get(ctx.lang) or title.get("nl")}
+                req["focus"] = {"type": "Observation"}
+                if title.get(ctx.lang) or title.get("nl"):
+                    req["focus"]["display"] = title.get(ctx.lang) or title.get("nl")
             req["input"] = [{"type": {"text": LABELS["to-record"][ctx.lang]}, "valueCanonical": t["resource"]}
                             for t in targets]
         return req

@@ -52,6 +52,7 @@ _PROHIBITION = re.compile(
     r"|^no\s+", re.I)
 
 
+@functools.lru_cache(maxsize=1024)  # catalogue titles
 def do_not_name(title: str) -> str:
     """What a discouraged item says not to do, to follow the NIET UITVOEREN / DO NOT PERFORM
     mark: "Adviseer geen beeldvormend onderzoek (…)" → "Beeldvormend onderzoek (…)"; a plain

@@ -7,7 +7,6 @@ selectionBehavior, links, pruning) is the same for every card and lives here.
 
 from __future__ import annotations
 
-import copy
 import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import date
@@ -18,7 +17,7 @@ from service.apply.instantiate import Context, instantiate
 from service.apply.narrative import request_div, with_text
 from service.apply.plans import AppliedAction, CompiledAction
 from service.apply.terminology import LOCAL_SYSTEM
-from service.cds_hooks.cards.hygiene import prune
+from service.cds_hooks.cards.hygiene import prune, prune_card
 from service.cds_hooks.cards.wording import guideline_ref, lower_first, parse_day, short_label, summary
 
 GUIDELINE_LABEL = "KNGF-richtlijn Nekpijn (2016)"
@@ -86,10 +85,10 @@ class Item:
             c.get("code") == CONSULT for cat in resource.get("category", []) for c in cat.get("coding", []))
 
 
-def collect_items(result: ApplyResult) -> list[Item]:
-    """Every applied action (sections and their children, in plan order) with its request."""
+def collect_items(result: ApplyResult, contained: dict[str, dict]) -> list[Item]:
+    """Every applied action (sections and their children, in plan order) with its request
+    (`contained`: the CarePlan's contained resources by id)."""
     careplan = result.careplan
-    contained = {r.get("id"): r for r in careplan.get("contained", [])}
     group = next((r for r in careplan.get("contained", []) if r.get("resourceType") == "RequestGroup"), {})
     group_actions = list(group.get("action", []))
     out: list[Item] = []
@@ -130,10 +129,16 @@ class CardContext:
         self.lang = lang if lang in LANGUAGES else "nl"
         self.words = WORDS[self.lang]
         self.fhir_base = fhir_base.rstrip("/") if fhir_base else None
-        self.items = collect_items(result)
+        self.contained = {r.get("id"): r for r in result.careplan.get("contained", [])}
+        self.items = collect_items(result, self.contained)
+        self._leaves: dict[str | None, list[Item]] = {}  # section code (None: any section) → its items
+        for item in self.items:
+            if item.section is not None:
+                self._leaves.setdefault(None, []).append(item)
+                self._leaves.setdefault(item.section, []).append(item)
         self.guideline_url = self._guideline_url()
         self._keys: dict[str, int] = {}
-        self.reasons = [self.coding(code) for code, parent in self.terms.parent.items() if parent == OVERRIDE_GROUP]
+        self.reasons = [self.coding(code) for code in self.terms.children(OVERRIDE_GROUP)]
 
     # -- texts ---------------------------------------------------------------
 
@@ -187,10 +192,11 @@ class CardContext:
     # -- the plan ----------------------------------------------------------------
 
     def leaves(self, section: str | None = None) -> list[Item]:
-        return [i for i in self.items if i.section is not None and (section is None or i.section == section)]
+        """The items below a section (every section's: None), in plan order (a new list)."""
+        return list(self._leaves.get(section, ()))
 
     def item(self, code: str) -> Item | None:
-        return next((i for i in self.leaves() if i.code == code), None)
+        return next((i for i in self._leaves.get(None, ()) if i.code == code), None)
 
     # -- the card frame ----------------------------------------------------------
 
@@ -246,7 +252,7 @@ class CardContext:
             card["selectionBehavior"] = "at-most-one"
         card["overrideReasons"] = list(self.reasons)
         card["links"] = list(links)
-        return prune(card)
+        return prune_card(card)
 
     # -- suggestions -------------------------------------------------------------
 
@@ -254,9 +260,12 @@ class CardContext:
         """A contained request as a resource of its own: without the contained-only id and
         `basedOn` the RequestGroup, with the contained resources it points to (the
         PractitionerRole of a consult) in itself, the priority the plan gave it and (top-level
-        now) a generated narrative."""
-        res = copy.deepcopy(resource)
-        res.pop("id", None)
+        now) a generated narrative.
+
+        A new top level over the request's own elements: the CarePlan has no empty element
+        (service/apply/careplan.py), so there is nothing to prune, and the answer is read-only
+        (the CarePlan itself shares its elements with the knowledge)."""
+        res = {k: v for k, v in resource.items() if k != "id"}
         based_on = [r for r in res.get("basedOn", []) if not str(r.get("reference", "")).startswith("#")]
         if based_on:
             res["basedOn"] = based_on
@@ -264,15 +273,14 @@ class CardContext:
             res.pop("basedOn", None)
         if priority and not res.get("priority"):
             res["priority"] = priority
-        contained = {r.get("id"): r for r in self.result.careplan.get("contained", [])}
         local = []
         for ref in local_references(res):
-            target = contained.get(ref)
+            target = self.contained.get(ref)
             if target is not None and target.get("resourceType") != "RequestGroup" and ref not in local:
                 local.append(ref)
         if local:
-            res["contained"] = [copy.deepcopy(contained[ref]) for ref in local]
-        return with_text(prune(res), request_div(res, title))
+            res["contained"] = [self.contained[ref] for ref in local]
+        return with_text(res, request_div(res, title))
 
     def create(self, key: str, item: Item, recommended: bool, label: str | None = None) -> dict | None:
         """A suggestion that creates the item's request (None when it has none)."""

@@ -20,8 +20,9 @@ LABELS = {"rec-evaluate-end": "evaluate", "rec-evaluate-nprs-psk": "evaluate", "
 
 
 def next_due(ctx: CardContext) -> Item | None:
-    dated = [i for i in ctx.leaves() if i.due is not None and i.due >= ctx.today]
-    return min(dated, key=lambda i: i.due) if dated else None
+    today = ctx.today
+    dated = [(day, i) for i in ctx.leaves() if (day := i.due) is not None and day >= today]  # each due read once
+    return min(dated, key=lambda d: d[0])[1] if dated else None
 
 
 def week_of(ctx: CardContext, day: date) -> int | None:

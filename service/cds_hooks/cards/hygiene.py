@@ -1,89 +1,44 @@
-"""JSON hygiene for cards (CDS Hooks 2.0 §Use of JSON: elements SHALL NOT be null or empty)."""
+"""JSON hygiene for cards (CDS Hooks 2.0 §Use of JSON: elements SHALL NOT be null or empty).
+
+`prune` and `find_empties` live in service/apply/hygiene.py (the CarePlan builder keeps
+dynamic values clean with them); `prune_card` is the card frame's pruning.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from service.apply.hygiene import find_empties, is_empty, prune
+
+__all__ = ["prune", "find_empties", "prune_card"]
 
 
-def prune(value: Any) -> Any:
-    """A copy without nulls and without empty strings, arrays and objects (at any depth).
-
-    An object or array that only held empties is dropped too.
-    """
-    if isinstance(value, dict):
-        return _prune_dict(value)
-    if isinstance(value, list):
-        return _prune_list(value)
-    return value
-
-
-# One pass with the empties tested inline: this runs over every card, the CarePlan included
-# (~1 300 nodes per patient-view); a recursive _is_empty() per node took 2.6 times as long.
-# Exact type tests (cards are built from plain JSON values) take 2/3 of the time of
-# isinstance(); anything else (a dict or list subclass) goes through prune() itself.
-def _prune_dict(value: dict) -> dict:
+def prune_card(card: dict) -> dict:
+    """`prune(card)`, except for the resources its suggestions create: those come pruned
+    where they are made (`CardContext.standalone`, `gp_referral`) or, the CarePlan of
+    $apply, are built without empties (service/apply/careplan.py; tests/test_cards.py
+    proves it for every reference case). Pruning the CarePlan again copied its ~1 300
+    nodes on every patient-view."""
     out = {}
-    for k, v in value.items():
-        t = type(v)
-        if t is str:
-            if not v:
-                continue
-        elif t is dict:
-            v = _prune_dict(v)
-            if not v:
-                continue
-        elif t is list:
-            v = _prune_list(v)
-            if not v:
-                continue
-        elif v is None:
-            continue
-        elif isinstance(v, (dict, list, str)):
-            v = prune(v)
-            if not v:
-                continue
-        out[k] = v
+    for key, value in card.items():
+        value = [s for s in map(_prune_suggestion, value) if s] if key == "suggestions" else prune(value)
+        if not is_empty(value):
+            out[key] = value
     return out
 
 
-def _prune_list(value: list) -> list:
-    out = []
-    for v in value:
-        t = type(v)
-        if t is str:
-            if not v:
-                continue
-        elif t is dict:
-            v = _prune_dict(v)
-            if not v:
-                continue
-        elif t is list:
-            v = _prune_list(v)
-            if not v:
-                continue
-        elif v is None:
-            continue
-        elif isinstance(v, (dict, list, str)):
-            v = prune(v)
-            if not v:
-                continue
-        out.append(v)
+def _prune_suggestion(suggestion: dict) -> dict:
+    out = {}
+    for key, value in suggestion.items():
+        value = [a for a in map(_prune_action, value) if a] if key == "actions" else prune(value)
+        if not is_empty(value):
+            out[key] = value
     return out
 
 
-def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, list, dict)) and len(value) == 0)
-
-
-def find_empties(value: Any, path: str = "$") -> list[str]:
-    """Paths of every null / empty element (for tests and assertions)."""
-    found = []
-    if _is_empty(value):
-        return [path]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            found += find_empties(v, f"{path}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            found += find_empties(v, f"{path}[{i}]")
-    return found
+def _prune_action(action: dict) -> dict:
+    out = {}
+    for key, value in action.items():
+        if key != "resource":
+            value = prune(value)
+        if not is_empty(value):
+            out[key] = value
+    return out

@@ -105,6 +105,6 @@ def profile_card(ctx: CardContext, profile: str) -> dict:
     suggestion = {"key": "careplan", "label": words["label"], "isRecommended": True,
                   "actions": [{"type": "create",
                                "description": f"{words['action']}: {careplan.get('title') or ctx.display(profile)}",
-                               "resource": careplan}]}  # card() prunes = copies it
+                               "resource": careplan}]}  # as $apply made it: no empties (careplan.py)
     return ctx.card(profile, profile, "info", profile_summary(ctx, profile), detail, [suggestion],
                     ctx.links([], ctx.plan.id))
