@@ -25,13 +25,13 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.fhir_api.outcome import outcome_response
+from service.store.offload import run_blocking
 from service.security.errors import DUPLICATE_AUTHORIZATION, MISSING_TOKEN, AuthError
 from service.security.jwt_auth import ReplayCache, Verifier
 from service.security.public_routes import DEFAULT_PUBLIC, PublicRoute, match
@@ -315,7 +315,8 @@ class AuthMiddleware:
             if token is None:
                 raise AuthError(MISSING_TOKEN)
             candidates = audience_candidates(scope, self.base_url, self.audiences)
-            claims = await run_in_threadpool(self.verifier.verify, token, candidates)
+            # off the event loop: the replay-cache insert may wait for the database
+            claims = await run_blocking(self.verifier.verify, token, candidates)
         except AuthError as exc:
             await self._refuse(exc.reason, scope, receive, send)
             return

@@ -26,12 +26,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.fhir_api.outcome import outcome_response
 from service.security.public_routes import PublicRoute, match
+from service.store.offload import run_blocking
 
 log = logging.getLogger("nekpijn_cds.security")
 
@@ -113,7 +113,7 @@ class RateLimitMiddleware:
             return
         limit, window = self.limits[route.rate_bucket]
         client = client_address(scope, self.proxies, self.header)
-        wait = await run_in_threadpool(self.limiter.hit, route.rate_bucket, client, limit, window)
+        wait = await run_blocking(self.limiter.hit, route.rate_bucket, client, limit, window)
         if wait is None:
             await self.app(scope, receive, send)
             return
