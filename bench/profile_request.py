@@ -12,8 +12,8 @@ on at INFO into a null handler) is called as an ASGI application directly: no
 socket, no uvicorn/h11 (those cost ~0.3 ms more per call over loopback; see
 ``bench/service.py`` for the served figures). The scenarios and bodies are
 ``bench/service.py``'s. Work the app sends to threads (JWT verification, store
-writes, large-body parsing) runs inline here (``anyio.to_thread.run_sync``
-replaced), so that one profiler sees the whole request and
+writes, large-body parsing) runs inline here (``anyio.to_thread.run_sync`` and
+``service.store.offload``'s thread pool replaced), so that one profiler sees the whole request and
 ``time.process_time`` counts exactly one request's work.
 """
 
@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import anyio.to_thread  # noqa: E402
+from concurrent.futures import Executor, Future  # noqa: E402
+
+import service.store.offload as offload  # noqa: E402
 
 from bench.load import HOOK_INSTANCE_MARKER, TokenPool, generate_key  # noqa: E402
 from bench.service import AUDIENCE, SCENARIOS, bodies  # noqa: E402
@@ -46,6 +49,18 @@ SHORT = {"pv-off": SCENARIOS[0], "pv-jwt": SCENARIOS[1], "discovery": SCENARIOS[
 
 async def _inline(fn, *args, abandon_on_cancel=False, cancellable=None, limiter=None):
     return fn(*args)
+
+
+class InlineExecutor(Executor):
+    """Runs each job at once, in the caller's thread (for run_blocking's ``run_in_executor``)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+            future.set_exception(exc)
+        return future
 
 
 def build_app(auth: str, folder: Path, issuers: Path):
@@ -107,6 +122,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.threads:
         anyio.to_thread.run_sync = _inline  # one thread: one profiler sees everything
+        inline = InlineExecutor()
+        offload._blocking_pool = lambda: inline
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("nekpijn_cds").setLevel(logging.INFO)  # the access log is formatted, as in production
     logging.getLogger("nekpijn_cds").addHandler(logging.NullHandler())

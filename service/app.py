@@ -165,7 +165,11 @@ def create_app(
             "Loaded %d knowledge artifacts in %.0f ms",
             len(knowledge), (time.perf_counter() - start) * 1000,
         )
-    app = FastAPI(title="Nekpijn CDS", version=knowledge.version, description=DESCRIPTION)
+    # FastAPI's native OpenTelemetry is not used (no provider is configured): switched off, its per-request
+    # check (tracer, meter and logger provider look-ups, reading os.environ each call) cost ~2 % of a
+    # discovery call's CPU (docs/performance.md, issue 17)
+    app = FastAPI(title="Nekpijn CDS", version=knowledge.version, description=DESCRIPTION,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
     app.state.knowledge = knowledge
     app.state.started = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -37,7 +37,8 @@ def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers if args.workers > 1 else None,
-        http=NoDelayHTTPProtocol,  # TCP_NODELAY also with --workers (service/serving.py)
+        http=NoDelayHTTPProtocol,  # httptools; TCP_NODELAY also with --workers (service/serving.py)
+        loop="auto",  # uvloop (a dependency), else asyncio's own loop
         log_config=None,  # use our logging setup
         log_level=settings.log_level,
         access_log=False,  # uvicorn's access log includes the query string

@@ -1,6 +1,7 @@
 """Header-read timeout (issue 14, finding 5: "no header-read timeout, 800 slow connections held"):
 the HTTP protocol `nekpijn-cds serve` uses closes a connection that does not complete a request
-head in time; requests whose head is complete are not affected. A real uvicorn server on loopback.
+head in time; requests whose head is complete are not affected. A real uvicorn server on loopback,
+with each of the two HTTP protocols (httptools, which `serve` runs, and h11, uvicorn's fallback).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uvicorn
 
 import service.serving as serving
 from service.config import Settings
-from service.serving import NoDelayHTTPProtocol
+from service.serving import H11NoDelayProtocol, HttpToolsNoDelayProtocol, NoDelayHTTPProtocol
 
 TIMEOUT = 1.0
 
@@ -29,13 +30,13 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-@pytest.fixture(scope="module")
-def server():
+@pytest.fixture(scope="module", params=[HttpToolsNoDelayProtocol, H11NoDelayProtocol], ids=["httptools", "h11"])
+def server(request):
     old, serving._header_timeout = serving._header_timeout, TIMEOUT
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=NoDelayHTTPProtocol, log_config=None,
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=request.param, log_config=None,
                             lifespan="off", timeout_keep_alive=5)
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -122,6 +123,11 @@ def test_complete_heads_are_answered_even_when_the_answer_takes_longer(server):
         sock.sendall(b"GET / HTTP/1.1\r\n")
         waited = closed_after(sock, 5 * TIMEOUT)
     assert waited is not None and waited < 3 * TIMEOUT, waited
+
+
+def test_serve_runs_httptools():
+    assert HttpToolsNoDelayProtocol is not None  # a dependency (pyproject.toml)
+    assert NoDelayHTTPProtocol is HttpToolsNoDelayProtocol
 
 
 def test_the_timeout_is_a_setting():

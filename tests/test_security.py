@@ -844,3 +844,21 @@ def test_malformed_compact_tokens_are_malformed(settings, token):
     with pytest.raises(AuthError) as refused:
         Verifier(settings, MemoryReplay()).verify(token, [AUD])
     assert refused.value.reason in ("malformed token", "algorithm not allowed")
+
+
+def test_route_table_answers_as_match_and_stays_bounded(monkeypatch):
+    """The per-(method, path) memo of the public routes gives the first matching route, as `match` does."""
+    from service.security import public_routes
+    from service.security.public_routes import PublicRoute, RouteTable, match
+
+    routes = [PublicRoute.of(("GET",), "/health"), PublicRoute.of(("POST",), "/zelfcheck/", prefix=True),
+              PublicRoute.of(("POST",), "/zelfcheck/x", max_body_bytes=10)]
+    table = RouteTable(routes)
+    monkeypatch.setattr(public_routes, "MATCH_CACHE_SIZE", 4)
+    asked = [("GET", "/health"), ("HEAD", "/health"), ("POST", "/zelfcheck/x"), ("POST", "/zelfcheck/a/b"),
+             ("GET", "/cds-services"), ("POST", "/zelfcheck/")]
+    for _ in range(2):  # the second time from the memo (or after it was emptied)
+        for method, path in asked:
+            assert table.match(method, path) is match(routes, method, path)
+    assert table.match("POST", "/zelfcheck/x") is routes[1]  # the first match wins, as before
+    assert len(table._seen) <= 4

@@ -25,16 +25,16 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.fhir_api.outcome import outcome_response
+from service.store.offload import run_blocking
 from service.security.errors import DUPLICATE_AUTHORIZATION, MISSING_TOKEN, AuthError
 from service.security.jwt_auth import ReplayCache, Verifier
-from service.security.public_routes import DEFAULT_PUBLIC, PublicRoute, match
+from service.security.public_routes import DEFAULT_PUBLIC, PublicRoute, RouteTable
 from service.security.rate_limit import Limiter, RateLimitMiddleware
 
 log = logging.getLogger("nekpijn_cds.security")
@@ -170,10 +170,10 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
         # routes with a smaller limit of their own (e.g. the public self-check: 64 kB)
-        self.routes = [r for r in routes if r.max_body_bytes is not None]
+        self.routes = RouteTable(r for r in routes if r.max_body_bytes is not None)
 
     def limit_for(self, scope: Scope) -> int:
-        route = match(self.routes, scope["method"], scope["path"])
+        route = self.routes.match(scope["method"], scope["path"])
         return min(route.max_body_bytes, self.max_bytes) if route is not None else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -283,13 +283,13 @@ class AuthMiddleware:
                  public: Iterable[PublicRoute] = DEFAULT_PUBLIC) -> None:
         self.app = app
         self.verifier = verifier
-        self.public = tuple(public)
+        self.public = RouteTable(public)
         self.base_url = settings.base_url
         self.audiences = tuple(settings.audiences)
         self._warned_at = time.monotonic()  # install_security has just warned
 
     def _public(self, scope: Scope) -> bool:
-        return match(self.public, scope["method"], scope["path"]) is not None or is_preflight(scope)
+        return self.public.match(scope["method"], scope["path"]) is not None or is_preflight(scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and self.verifier is not None:
@@ -315,7 +315,8 @@ class AuthMiddleware:
             if token is None:
                 raise AuthError(MISSING_TOKEN)
             candidates = audience_candidates(scope, self.base_url, self.audiences)
-            claims = await run_in_threadpool(self.verifier.verify, token, candidates)
+            # off the event loop: the replay-cache insert may wait for the database
+            claims = await run_blocking(self.verifier.verify, token, candidates)
         except AuthError as exc:
             await self._refuse(exc.reason, scope, receive, send)
             return

@@ -26,12 +26,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.fhir_api.outcome import outcome_response
-from service.security.public_routes import PublicRoute, match
+from service.security.public_routes import PublicRoute, RouteTable
+from service.store.offload import run_blocking
 
 log = logging.getLogger("nekpijn_cds.security")
 
@@ -99,7 +99,7 @@ class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, routes: Sequence[PublicRoute], limits: Mapping[str, tuple[int, int]],
                  limiter: Limiter, trusted_proxies: Iterable[str] = (), client_header: str | None = None) -> None:
         self.app = app
-        self.routes = [r for r in routes if r.rate_bucket and limits.get(r.rate_bucket)]
+        self.routes = RouteTable(r for r in routes if r.rate_bucket and limits.get(r.rate_bucket))
         self.limits = dict(limits)
         self.limiter = limiter
         self.proxies = TrustedProxies(trusted_proxies)
@@ -107,13 +107,13 @@ class RateLimitMiddleware:
         self._logged: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = match(self.routes, scope["method"], scope["path"]) if scope["type"] == "http" else None
+        route = self.routes.match(scope["method"], scope["path"]) if scope["type"] == "http" else None
         if route is None:
             await self.app(scope, receive, send)
             return
         limit, window = self.limits[route.rate_bucket]
         client = client_address(scope, self.proxies, self.header)
-        wait = await run_in_threadpool(self.limiter.hit, route.rate_bucket, client, limit, window)
+        wait = await run_blocking(self.limiter.hit, route.rate_bucket, client, limit, window)
         if wait is None:
             await self.app(scope, receive, send)
             return

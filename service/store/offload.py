@@ -5,8 +5,15 @@ database write or a long validation on it stalls every other request of
 that worker (`GET /health`, hook calls), also the ones that have nothing to
 do with it. Routes therefore ``await`` these helpers instead:
 
-* :func:`run_blocking` — a blocking call (a store write, a store read) in
-  the thread pool Starlette uses (anyio's default limiter, 40 threads)::
+* :func:`run_blocking` — a blocking call (a store write, a store read, a
+  JWT check with its replay-cache insert) in a thread pool of
+  :data:`BLOCKING_THREADS` threads, through the event loop's
+  ``run_in_executor`` (anyio's ``to_thread.run_sync`` cost ~50 µs of CPU per
+  call more: its limiter, cancel scope and backend look-ups; measured in
+  docs/performance.md). As anyio does, the job runs in a copy of the
+  caller's context variables, and a cancelled caller waits for the job to
+  end before the cancellation goes on (a write is never left running
+  unobserved)::
 
       from service.store.offload import run_blocking
       await run_blocking(store.record_feedback, **item)
@@ -26,8 +33,12 @@ on the loop is slowed, not stalled; the public pool's size bounds by how much.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 import anyio
@@ -36,6 +47,8 @@ import anyio.to_thread
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: threads for run_blocking, per process (as many as anyio's default limiter, which Starlette's sync routes use)
+BLOCKING_THREADS = 40
 #: public CPU jobs (validation, evaluation) running at once, per process
 PUBLIC_THREADS = 1
 #: public jobs allowed to wait for a thread; beyond it the request is refused (503)
@@ -48,9 +61,34 @@ class PublicBusy(Exception):
     retry_after = 1
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _blocking_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="nekpijn-blocking")
+    return _pool
+
+
 async def run_blocking(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """``fn(*args, **kwargs)`` in a worker thread; its result (or exception)."""
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+    call = functools.partial(fn, *args, **kwargs)
+    job = asyncio.get_running_loop().run_in_executor(_blocking_pool(), contextvars.copy_context().run, call)
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        while not job.done():  # the job goes on in its thread: wait for its end, then pass the cancellation on
+            try:
+                await asyncio.shield(job)
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # noqa: BLE001 - the caller was cancelled; its job's failure is not its answer
+                break
+        raise
 
 
 class _PublicPool:
