@@ -2,7 +2,7 @@
 them byte-for-byte.
 
     .venv/bin/python -m tools.dump_outputs --out /tmp/outputs-after
-    # the same from an older tree (its own service code, this script):
+    # the same from an older tree (its own service code, this script run as a file):
     .venv/bin/python tools/dump_outputs.py --root /tmp/before --out /tmp/outputs-before
     .venv/bin/python -m tools.dump_outputs --compare /tmp/outputs-before /tmp/outputs-after
 
@@ -37,12 +37,15 @@ def outputs(root: Path) -> dict[str, bytes]:
     from fastapi.testclient import TestClient
 
     from bench.service import DRAFT_ORDERS, PATIENT_ID, case_resources
+    import service
     from service.app import create_app
     from service.config import Settings
     from service.facts.model import AMSTERDAM
     from tools.case_bundles import build_case_bundle, build_draft_orders
     from tools.hook_requests import ehr_prefetch, hook_request
 
+    if Path(service.__file__).resolve().parent.parent != root:
+        raise SystemExit(f"the service came from {service.__file__}, not from {root}")
     today = datetime.now(AMSTERDAM).date()  # bench.service's workload is dated from today
     now = datetime.combine(today, time(12, 0), AMSTERDAM)
     dictionary = yaml.safe_load((root / "dak" / "data-dictionary.yaml").read_text(encoding="utf-8"))

@@ -29,9 +29,10 @@ the same uuids), summary < 140 characters, indicator, Markdown detail, source {l
 of the guideline, topic = the card kind as a Coding of the local CodeSystem}, links to the
 guideline sections, the override reasons of the CodeSystem, and with suggestions
 selectionBehavior "at-most-one" (at most one recommended). Nothing is ever null or empty
-(`prune`). Standalone resources in suggestions are copies of the contained requests without
-the contained-only id and `basedOn` the RequestGroup, with the contained resources they
-point to, and the priority the plan gave them.
+(`hygiene.prune_card`: the card frame pruned; the CarePlan a suggestion creates is built
+without empties, service/apply/careplan.py). Standalone resources in suggestions are copies of
+the contained requests without the contained-only id and `basedOn` the RequestGroup, with the
+contained resources they point to, and the priority the plan gave them.
 """
 
 from __future__ import annotations
