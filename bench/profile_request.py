@@ -9,7 +9,7 @@ pyinstrument is not a dependency of the service: `.venv/bin/pip install pyinstru
 
 The app (``service.app.create_app``, a throw-away SQLite store, the access log
 on at INFO into a null handler) is called as an ASGI application directly: no
-socket, no uvicorn/h11 (those cost ~0.3 ms more per call over loopback; see
+socket, no uvicorn/httptools (those, the access log and the thread hops are 10-15 % of a served call; see
 ``bench/service.py`` for the served figures). The scenarios and bodies are
 ``bench/service.py``'s. Work the app sends to threads (JWT verification, store
 writes, large-body parsing) runs inline here (``anyio.to_thread.run_sync`` and

@@ -51,14 +51,15 @@ async def _burst(base: str, calls: list[tuple[dict, str]], proc: subprocess.Pope
         except httpx.HTTPError:
             pass  # killed before it answered
         results.append(record)
-        if sum(r["status"] is not None for r in results) >= kill_after:
+        if not answered.is_set() and sum(r["status"] is not None for r in results) >= kill_after:
+            # killed right here, not by a task woken later: by then a fast service had sometimes answered all
+            proc.send_signal(signal.SIGKILL)
             answered.set()
 
     limits = httpx.Limits(max_connections=len(calls), max_keepalive_connections=0)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         tasks = [asyncio.create_task(one(client, *c)) for c in calls]
         await asyncio.wait_for(answered.wait(), 60)
-        proc.send_signal(signal.SIGKILL)
         await asyncio.gather(*tasks)
     return results
 
