@@ -299,6 +299,32 @@ def test_engine_gives_a_result_or_no_data_for_any_valid_fhir_input(engine, case,
     json.dumps(result.careplan, allow_nan=False)  # answerable as JSON
 
 
+def test_null_elements_the_screening_accepts_are_read_as_absent(engine):
+    """The R4 screening (like the R4 models) takes a JSON null as an absent element; the facts layer must
+    read it so too. Found by the property test above: an Observation with `"code": {"coding": null}` made
+    service/facts/gather.py iterate over None (a TypeError inside the engine)."""
+    case = next(c for c in cases() if any(r["resourceType"] == "Observation" for r in resources_of(c, TODAY)))
+    plain = resources_of(case, TODAY)
+    nulled = copy.deepcopy(plain)
+    for resource in nulled:
+        if resource["resourceType"] == "Observation":
+            resource.setdefault("component", None)
+            resource.setdefault("category", None)
+        if resource["resourceType"] == "QuestionnaireResponse":
+            for item in resource.get("item") or []:
+                item.setdefault("item", None)
+        if resource["resourceType"] == "Condition":
+            resource.setdefault("category", None)
+    nulled.append({"resourceType": "Observation", "id": "null-coding", "status": "final",
+                   "code": {"coding": None, "text": "pijn"}, "subject": {"reference": "Patient/" + case["id"]}})
+    assert all(fhir_problem(r) is None for r in nulled)  # what a hook call lets through to the engine
+    for plan in PLANS:
+        expected = engine.apply(plan, plain, "Patient/" + case["id"], now=NOW).careplan
+        got = engine.apply(plan, nulled, "Patient/" + case["id"], now=NOW).careplan
+        assert got["activity"] == expected["activity"]
+        assert [r["id"] for r in got["contained"]] == [r["id"] for r in expected["contained"]]
+
+
 def test_a_client_that_disconnects_mid_request_is_no_error(api_app, caplog):
     """A client that times out and goes away while its body is read (seen under overload)."""
     caplog.set_level(logging.INFO, logger="nekpijn_cds")

@@ -384,7 +384,7 @@ def _observation_value(kind: str, code: str, obs: dict) -> Any:
         concept = obs.get("valueCodeableConcept")
         if not isinstance(concept, dict):
             return None
-        for coding in concept.get("coding", ()):
+        for coding in concept.get("coding") or ():
             value = _coding_value(kind, coding)
             if value is not None:
                 return value
@@ -396,16 +396,16 @@ def _observation_value(kind: str, code: str, obs: dict) -> Any:
             if isinstance(quantity, dict):
                 value = _number(quantity.get("value"))
         if value is None and code == "psk":
-            scores = [_number(c.get("valueInteger")) for c in obs.get("component", ())]
+            scores = [_number(c.get("valueInteger")) for c in obs.get("component") or ()]
             scores = [s for s in scores if s is not None]
             value = round(sum(scores) / len(scores), 1) if scores else None
         if value is None and kind == "observation-only":
             parts = []
-            for component in obs.get("component", ()):
+            for component in obs.get("component") or ():
                 score = _number(component.get("valueInteger"))
                 if score is None and isinstance(component.get("valueQuantity"), dict):
                     score = _number(component["valueQuantity"].get("value"))
-                sub = next((c.get("code") for c in component.get("code", {}).get("coding", ())
+                sub = next((c.get("code") for c in (component.get("code") or {}).get("coding") or ()
                             if c.get("system") == LOCAL_SYSTEM), None)
                 if score is not None and sub:
                     parts.append(f"{sub}={score}")
@@ -432,8 +432,8 @@ def _observation_value(kind: str, code: str, obs: dict) -> Any:
 def _rotation_limited(obs: dict) -> bool | None:
     """crs-limited-rotation from a cervical-rotation Observation (None: no side measured)."""
     degrees = []
-    for component in obs.get("component", ()):
-        sides = [c.get("code") for c in component.get("code", {}).get("coding", ())
+    for component in obs.get("component") or ():
+        sides = [c.get("code") for c in (component.get("code") or {}).get("coding") or ()
                  if c.get("system") == LOCAL_SYSTEM]
         if not {"cervical-rotation-left", "cervical-rotation-right"} & set(sides):
             continue
@@ -458,7 +458,7 @@ def _rotation_limited(obs: dict) -> bool | None:
 def _concept_codes(concept: Any) -> list[tuple[str | None, str | None]]:
     if not isinstance(concept, dict):
         return []
-    return [(c.get("system"), c.get("code")) for c in concept.get("coding", ())]
+    return [(c.get("system"), c.get("code")) for c in concept.get("coding") or ()]
 
 
 def _first_code(concept: Any, system: str) -> str | None:
@@ -632,7 +632,7 @@ class _Gatherer:
         self.facts.intakes.append(source)
         self.usable = True
         found: dict[str, dict] = {}
-        self._collect(resource.get("item", ()), found)
+        self._collect(resource.get("item") or (), found)
         for link_id, answer in found.items():
             kind = self.item_type(link_id)
             if kind is None:
@@ -664,7 +664,7 @@ class _Gatherer:
                 self._collect(nested, found)
 
     def observation(self, resource: dict, name: str) -> None:
-        category_codes = [code for category in resource.get("category", ())
+        category_codes = [code for category in resource.get("category") or ()
                           for system, code in _concept_codes(category) if system == LOCAL_SYSTEM]
         if "case-feature" in category_codes:
             self.note(name, f"a case feature inferred by this service, never read as input", f"een door deze service afgeleid kenmerk, wordt nooit als invoer gelezen")
