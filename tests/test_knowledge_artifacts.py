@@ -62,7 +62,8 @@ def test_artifact_parses_with_r4b(name):
     model.model_validate(resource)
 
 
-LIBRARY_VERSIONS = {"FHIRHelpers": "4.0.1", "NekpijnBeslisregels": "2.0.0", "NekpijnPlan": "2.0.0"}
+LIBRARY_VERSIONS = {"FHIRHelpers": "4.0.1", "NekpijnBeslisregels": "2.0.0", "NekpijnPlan": "2.0.0",
+                    "NekklachtenZelfcheck": "2.0.0"}
 
 
 @pytest.mark.parametrize("name", sorted(artifacts()))
@@ -532,6 +533,7 @@ def _content(library: dict, content_type: str) -> bytes | None:
 @pytest.mark.parametrize("name,elm_file,cql_file", [
     ("NekpijnBeslisregels", "NekpijnBeslisregels.json", "NekpijnBeslisregels.cql"),
     ("NekpijnPlan", "NekpijnPlan.json", "NekpijnPlan.cql"),
+    ("NekklachtenZelfcheck", "NekklachtenZelfcheck.json", "NekklachtenZelfcheck.cql"),
     ("FHIRHelpers", "FHIRHelpers-4.0.1.json", None),
 ])
 def test_library_holds_the_committed_cql_and_elm(name, elm_file, cql_file):
@@ -547,7 +549,7 @@ def test_library_holds_the_committed_cql_and_elm(name, elm_file, cql_file):
 
 def test_library_dependencies_resolve_to_the_included_libraries():
     urls = by_url()
-    for name in ("NekpijnBeslisregels", "NekpijnPlan"):
+    for name in ("NekpijnBeslisregels", "NekpijnPlan", "NekklachtenZelfcheck"):
         library = artifact("Library", name)
         elm = json.loads(_content(library, "application/elm+json"))["library"]
         wanted = {(i["path"], i["version"]) for i in elm["includes"]["def"]}
@@ -564,4 +566,10 @@ def test_library_dependencies_resolve_to_the_included_libraries():
 def test_the_plan_names_its_library():
     plan = artifact("PlanDefinition", "nekpijn-behandelprofiel")
     library = artifact("Library", "NekpijnPlan")
+    assert plan["library"] == [f"{library['url']}|{library['version']}"]
+
+
+def test_the_self_check_names_its_library():
+    plan = artifact("PlanDefinition", "nekklachten-zelfcheck")
+    library = artifact("Library", "NekklachtenZelfcheck")
     assert plan["library"] == [f"{library['url']}|{library['version']}"]

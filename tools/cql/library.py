@@ -1,7 +1,8 @@
 """FHIR Library resources for the CQL of knowledge/cql (built by the knowledge build).
 
 One Library per CQL library: Library/NekpijnBeslisregels (the case features), Library/NekpijnPlan
-(the PlanDefinition conditions) and Library/FHIRHelpers (the ELM every FHIR CQL engine needs
+(the PlanDefinition conditions), Library/NekklachtenZelfcheck (the patient self-check and the
+conditions of its PlanDefinition) and Library/FHIRHelpers (the ELM every FHIR CQL engine needs
 for the included FHIRHelpers 4.0.1). Each carries its CQL text (text/cql; FHIRHelpers: the
 translator's own copy, recovered from nothing here, so only its ELM) and its ELM JSON
 (application/elm+json), base64, as the committed files hold them; `relatedArtifact` depends-on
@@ -42,6 +43,15 @@ TEXTS = {
         "Eén CQL-definitie per toepasbaarheidsvoorwaarde van de PlanDefinitions nekpijn-behandelprofiel en "
         "nekpijn-orders (beslislogica §6, §7, §9, §10, §11; dak v2), op basis van de casuskenmerken van "
         "Library NekpijnBeslisregels. De PlanDefinitions verwijzen ernaar (text/cql-identifier)."),
+    "NekklachtenZelfcheck": (
+        "Zelfcheck nekklachten — het advies voor de patiënt",
+        "De beslistabel van de zelfcheck (DAK self-check.md, v2) in CQL over FHIR R4: uit de antwoorden op "
+        "Questionnaire nekklachten-zelfcheck (QuestionnaireResponse) het advies (huisarts, vandaag nog bij "
+        "gevoelloosheid of krachtverlies in beide armen of benen, problemen met plassen of ontlasting of "
+        "dubbelzien; beoordeling na een ongeluk; afspraak bij een fysiotherapeut; zelfzorg; de eerste "
+        "passende regel geldt, een rode vlag gaat voor alles), en één CQL-definitie per "
+        "toepasbaarheidsvoorwaarde van PlanDefinition nekklachten-zelfcheck, die ernaar verwijst "
+        "(text/cql-identifier)."),
     "FHIRHelpers": (
         "FHIRHelpers 4.0.1 (ELM)",
         "De ELM van FHIRHelpers 4.0.1 (HL7), vertaald door de referentievertaler uit de kopie in de "
@@ -50,6 +60,7 @@ TEXTS = {
 DATA_TYPES = {
     "NekpijnBeslisregels": ("Patient", "QuestionnaireResponse", "Observation", "Condition"),
     "NekpijnPlan": ("Patient", "QuestionnaireResponse", "Observation", "Condition"),
+    "NekklachtenZelfcheck": ("Patient", "QuestionnaireResponse"),
     "FHIRHelpers": (),
 }
 
