@@ -1,4 +1,4 @@
-"""The committed ELM of knowledge/cql (NekpijnBeslisregels, NekpijnPlan, NekpijnOrders, FHIRHelpers) equals a
+"""The committed ELM of knowledge/cql (NekpijnBeslisregels, NekpijnPlan, NekpijnOrders, NekklachtenZelfcheck, FHIRHelpers) equals a
 fresh translation by the reference translator.
 
 Needs Java 17 and Maven (interop/cql/translator; info.cqframework:cql-to-elm from Maven Central,
@@ -42,7 +42,8 @@ def test_committed_elm_equals_fresh_translation(fresh_elm: Path) -> None:
             f"{name} differs from a fresh translation: run python -m tools.cql.translate"
 
 
-LIBRARIES = {"NekpijnBeslisregels": "2.0.0", "NekpijnPlan": "2.0.0", "NekpijnOrders": "2.0.0"}
+LIBRARIES = {"NekpijnBeslisregels": "2.0.0", "NekpijnPlan": "2.0.0", "NekpijnOrders": "2.0.0",
+             "NekklachtenZelfcheck": "2.0.0"}
 
 
 @pytest.mark.parametrize("name", sorted(LIBRARIES))
@@ -62,3 +63,10 @@ def test_the_plan_library_includes_the_case_features(name: str) -> None:
     library = json.loads((CQL_DIR / f"{name}.json").read_text())["library"]
     includes = {(i["path"], i.get("version")) for i in library["includes"]["def"]}
     assert includes == {("FHIRHelpers", "4.0.1"), ("NekpijnBeslisregels", "2.0.0")}
+
+
+def test_the_self_check_library_includes_only_fhirhelpers() -> None:
+    """The self-check is decided on its own answers: no case features of the intake."""
+    library = json.loads((CQL_DIR / "NekklachtenZelfcheck.json").read_text())["library"]
+    includes = {(i["path"], i.get("version")) for i in library["includes"]["def"]}
+    assert includes == {("FHIRHelpers", "4.0.1")}

@@ -63,7 +63,7 @@ def test_artifact_parses_with_r4b(name):
 
 
 LIBRARY_VERSIONS = {"FHIRHelpers": "4.0.1", "NekpijnBeslisregels": "2.0.0", "NekpijnPlan": "2.0.0",
-                    "NekpijnOrders": "2.0.0"}
+                    "NekpijnOrders": "2.0.0", "NekklachtenZelfcheck": "2.0.0"}
 
 
 @pytest.mark.parametrize("name", sorted(artifacts()))
@@ -534,6 +534,7 @@ def _content(library: dict, content_type: str) -> bytes | None:
     ("NekpijnBeslisregels", "NekpijnBeslisregels.json", "NekpijnBeslisregels.cql"),
     ("NekpijnPlan", "NekpijnPlan.json", "NekpijnPlan.cql"),
     ("NekpijnOrders", "NekpijnOrders.json", "NekpijnOrders.cql"),
+    ("NekklachtenZelfcheck", "NekklachtenZelfcheck.json", "NekklachtenZelfcheck.cql"),
     ("FHIRHelpers", "FHIRHelpers-4.0.1.json", None),
 ])
 def test_library_holds_the_committed_cql_and_elm(name, elm_file, cql_file):
@@ -549,7 +550,7 @@ def test_library_holds_the_committed_cql_and_elm(name, elm_file, cql_file):
 
 def test_library_dependencies_resolve_to_the_included_libraries():
     urls = by_url()
-    for name in ("NekpijnBeslisregels", "NekpijnPlan", "NekpijnOrders"):
+    for name in ("NekpijnBeslisregels", "NekpijnPlan", "NekpijnOrders", "NekklachtenZelfcheck"):
         library = artifact("Library", name)
         elm = json.loads(_content(library, "application/elm+json"))["library"]
         wanted = {(i["path"], i["version"]) for i in elm["includes"]["def"]}
@@ -567,4 +568,10 @@ def test_library_dependencies_resolve_to_the_included_libraries():
 def test_the_plan_names_its_library(plan_id, name):
     plan = artifact("PlanDefinition", plan_id)
     library = artifact("Library", name)
+    assert plan["library"] == [f"{library['url']}|{library['version']}"]
+
+
+def test_the_self_check_names_its_library():
+    plan = artifact("PlanDefinition", "nekklachten-zelfcheck")
+    library = artifact("Library", "NekklachtenZelfcheck")
     assert plan["library"] == [f"{library['url']}|{library['version']}"]

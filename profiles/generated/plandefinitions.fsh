@@ -2352,6 +2352,7 @@ Usage: #definition
 * title.extension[=].extension[=].valueCode = #en
 * title.extension[=].extension[+].url = "content"
 * title.extension[=].extension[=].valueString = "Neck complaints self-check — advice for the patient"
+* library = "https://nekpijn-cds.org/fhir/Library/NekklachtenZelfcheck|2.0.0"
 * type = $pd-type#eca-rule
 * status = #active
 * description = "Geeft iemand met nekklachten op basis van de zelfcheck (Questionnaire nekklachten-zelfcheck) één advies in gewone taal: neem binnenkort contact op met de huisarts (bij een van de rode vlaggen van de KNGF-richtlijn Nekpijn, in lekentaal; vandaag nog bij gevoelloosheid of krachtverlies in beide armen of benen, problemen met plassen of ontlasting of dubbelzien), laat het beoordelen door een arts of fysiotherapeut (na een ongeluk met klachten), maak een afspraak bij een fysiotherapeut, of zorg zelf voor je nek. Het resultaat is een CarePlan gericht aan de patiënt."
@@ -2383,8 +2384,11 @@ Usage: #definition
 * action[=].title.extension[=].extension[+].url = "content"
 * action[=].title.extension[=].extension[=].valueString = "Advice after the self-check"
 * action[=].condition[+].kind = #applicability
-* action[=].condition[=].expression.language = #text/fhirpath
-* action[=].condition[=].expression.expression = "%advice.exists()"
+* action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].condition[=].expression.expression = "Self-check advice section applies"
+* action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].condition[=].expression.extension[=].valueExpression.expression = "%advice.exists()"
 * action[=].action[+].code = $nekpijn#advice-gp "Neem contact op met je huisarts"
 * action[=].action[=].title = "Neem contact op met je huisarts"
 * action[=].action[=].title.extension[+].url = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -2408,8 +2412,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 1: any sc-rf-* answered yes (same-day variant: see below)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-gp' and %sameDay.not()"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Contact the GP soon"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%advice = 'advice-gp' and %sameDay.not()"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-gp"
 * action[=].action[+].code = $nekpijn#advice-gp "Neem contact op met je huisarts"
 * action[=].action[=].title = "Neem contact op met je huisarts"
@@ -2434,8 +2441,11 @@ Usage: #definition
 * action[=].action[=].priority = #stat
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 1: any sc-rf-* answered yes (same-day variant: see below)"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-gp' and %sameDay"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Call the GP today"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%advice = 'advice-gp' and %sameDay"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-gp"
 * action[=].action[+].code = $nekpijn#advice-assessment "Laat het beoordelen door een arts of fysiotherapeut"
 * action[=].action[=].title = "Laat het beoordelen door een arts of fysiotherapeut"
@@ -2460,8 +2470,11 @@ Usage: #definition
 * action[=].action[=].priority = #urgent
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 2: sc-after-accident and sc-accident-symptoms answered yes"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-assessment'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Have it assessed by a doctor or physiotherapist"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%advice = 'advice-assessment'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-assessment"
 * action[=].action[+].code = $nekpijn#advice-appointment "Maak een afspraak bij een fysiotherapeut"
 * action[=].action[=].title = "Maak een afspraak bij een fysiotherapeut"
@@ -2486,8 +2499,11 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 3: any contact criterion answered yes"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-appointment'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Make an appointment with a physiotherapist"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%advice = 'advice-appointment'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-appointment"
 * action[=].action[+].code = $nekpijn#advice-self-care "Zorg zelf voor je nek en blijf rustig bewegen"
 * action[=].action[=].title = "Zorg zelf voor je nek en blijf rustig bewegen"
@@ -2512,6 +2528,9 @@ Usage: #definition
 * action[=].action[=].priority = #routine
 * action[=].action[=].condition[+].kind = #applicability
 * action[=].action[=].condition[=].expression.description = "Applies: self-check.md row 4: otherwise"
-* action[=].action[=].condition[=].expression.language = #text/fhirpath
-* action[=].action[=].condition[=].expression.expression = "%advice = 'advice-self-care'"
+* action[=].action[=].condition[=].expression.language = #text/cql-identifier
+* action[=].action[=].condition[=].expression.expression = "Look after your neck yourself"
+* action[=].action[=].condition[=].expression.extension[+].url = "https://nekpijn-cds.org/fhir/StructureDefinition/alternative-expression"
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.language = #text/fhirpath
+* action[=].action[=].condition[=].expression.extension[=].valueExpression.expression = "%advice = 'advice-self-care'"
 * action[=].action[=].definitionCanonical = "https://nekpijn-cds.org/fhir/ActivityDefinition/advice-self-care"

@@ -2,8 +2,9 @@
 
 One Library per CQL library: Library/NekpijnBeslisregels (the case features), Library/NekpijnPlan
 (the conditions of PlanDefinition nekpijn-behandelprofiel), Library/NekpijnOrders (those of
-nekpijn-orders, evaluated per draft order: parameter "Order") and Library/FHIRHelpers (the ELM every FHIR CQL engine needs
-for the included FHIRHelpers 4.0.1). Each carries its CQL text (text/cql; FHIRHelpers: the
+nekpijn-orders, evaluated per draft order: parameter "Order"), Library/NekklachtenZelfcheck
+(the patient self-check and the conditions of its PlanDefinition) and Library/FHIRHelpers (the
+ELM every FHIR CQL engine needs for the included FHIRHelpers 4.0.1). Each carries its CQL text (text/cql; FHIRHelpers: the
 translator's own copy, recovered from nothing here, so only its ELM) and its ELM JSON
 (application/elm+json), base64, as the committed files hold them; `relatedArtifact` depends-on
 names the included libraries by canonical|version, `dataRequirement` the FHIR types read.
@@ -51,6 +52,15 @@ TEXTS = {
         "nekpijn-to-snomed uit SNOMED CT), beeldvorming (ook categorie SNOMED CT Imaging en CPT-radiologie), "
         "afgeraden therapie, halskraag en manipulatie, op basis van de casuskenmerken van Library "
         "NekpijnBeslisregels. De PlanDefinition verwijst ernaar (text/cql-identifier)."),
+    "NekklachtenZelfcheck": (
+        "Zelfcheck nekklachten — het advies voor de patiënt",
+        "De beslistabel van de zelfcheck (DAK self-check.md, v2) in CQL over FHIR R4: uit de antwoorden op "
+        "Questionnaire nekklachten-zelfcheck (QuestionnaireResponse) het advies (huisarts, vandaag nog bij "
+        "gevoelloosheid of krachtverlies in beide armen of benen, problemen met plassen of ontlasting of "
+        "dubbelzien; beoordeling na een ongeluk; afspraak bij een fysiotherapeut; zelfzorg; de eerste "
+        "passende regel geldt, een rode vlag gaat voor alles), en één CQL-definitie per "
+        "toepasbaarheidsvoorwaarde van PlanDefinition nekklachten-zelfcheck, die ernaar verwijst "
+        "(text/cql-identifier)."),
     "FHIRHelpers": (
         "FHIRHelpers 4.0.1 (ELM)",
         "De ELM van FHIRHelpers 4.0.1 (HL7), vertaald door de referentievertaler uit de kopie in de "
@@ -60,6 +70,7 @@ DATA_TYPES = {
     "NekpijnBeslisregels": ("Patient", "QuestionnaireResponse", "Observation", "Condition"),
     "NekpijnPlan": ("Patient", "QuestionnaireResponse", "Observation", "Condition"),
     "NekpijnOrders": ("Patient", "QuestionnaireResponse", "Observation", "Condition", "ServiceRequest", "Procedure"),
+    "NekklachtenZelfcheck": ("Patient", "QuestionnaireResponse"),
     "FHIRHelpers": (),
 }
 
