@@ -29,7 +29,7 @@ import copy
 import json
 import shutil
 import subprocess
-from datetime import date, datetime, time
+from datetime import datetime, time
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,6 +42,7 @@ from service.apply.terminology import LOCAL_SYSTEM, SNOMED
 from service.facts.model import AMSTERDAM
 from tests.apply_support import TODAY, cases, data_dictionary, features, request_group
 from tools.case_bundles import IMAGING_CATEGORY, OTHER_PATIENT, build_draft_orders
+from tests.support.cql_actions import codes, same
 from tests.test_cql_plan import generated
 from tools.cql.generated_cases import case_bundle
 
@@ -300,25 +301,6 @@ def ours() -> dict[str, tuple[dict[str, list], list[str], dict]]:
         careplan = _apply(patient, bundle)
         per_order, sequence = ours_of(careplan)
         out[patient] = (per_order, sequence, features(careplan))
-    return out
-
-
-def same(generic_: list[dict], ours_: list[dict]) -> bool:
-    """The same actions in the same order and nesting; the same ActivityDefinition wherever our
-    request names it (a section has none; a CommunicationRequest cannot name it in R4)."""
-    def one(g: dict, o: dict) -> bool:
-        canonical = g["definitionCanonical"] == o["definitionCanonical"] or (
-            o["definitionCanonical"] is None and o["request"] == "CommunicationRequest"
-            and g["definitionCanonical"] is not None)
-        return g["code"] == o["code"] and canonical and same(g["action"], o["action"])
-    return len(generic_) == len(ours_) and all(one(g, o) for g, o in zip(generic_, ours_))
-
-
-def codes(actions: list[dict]) -> list[str]:
-    out = []
-    for a in actions:
-        out.append(a["code"])
-        out += [f"{a['code']}/{c}" for c in codes(a["action"])]
     return out
 
 

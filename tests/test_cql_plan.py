@@ -31,6 +31,7 @@ from service.apply.plans import ALTERNATIVE, CQL_IDENTIFIER, CompiledPlan, PlanE
 from service.facts.model import AMSTERDAM
 from service.knowledge import KnowledgeBase
 from tests.apply_support import TODAY as APPLY_TODAY, cases, data_dictionary, request_group
+from tests.support.cql_actions import codes, same
 from tools.cql.generated_cases import case_bundle, generated_cases
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,26 +146,6 @@ def ours(case: dict, today: date) -> list[dict]:
                         "action": walk(action.get("action", []))})
         return out
     return walk(request_group(careplan).get("action", []))
-
-
-def same(generic_: list[dict], ours_: list[dict]) -> bool:
-    """The same actions in the same order and nesting; the same ActivityDefinition wherever our
-    request names it (a section has none; a CommunicationRequest cannot name it in R4)."""
-    def one(g: dict, o: dict) -> bool:
-        canonical = g["definitionCanonical"] == o["definitionCanonical"] or (
-            o["definitionCanonical"] is None and o["request"] == "CommunicationRequest"
-            and g["definitionCanonical"] is not None)
-        return g["code"] == o["code"] and canonical and same(g["action"], o["action"])
-    return len(generic_) == len(ours_) and all(one(g, o) for g, o in zip(generic_, ours_))
-
-
-def codes(actions: list[dict]) -> list[str]:
-    """The action codes, depth-first ("section/rec" for the nested ones)."""
-    out = []
-    for a in actions:
-        out.append(a["code"])
-        out += [f"{a['code']}/{c}" for c in codes(a["action"])]
-    return out
 
 
 @pytest.mark.parametrize("today", DAYS, ids=[d.isoformat() for d in DAYS])

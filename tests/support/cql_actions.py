@@ -1,0 +1,24 @@
+"""Comparing the actions a generic CQL engine finds applicable with ours (tests/test_cql_plan.py,
+tests/test_cql_orders.py): both sides as nested lists of {code, definitionCanonical, action, ...}."""
+
+from __future__ import annotations
+
+
+def same(generic_: list[dict], ours_: list[dict]) -> bool:
+    """The same actions in the same order and nesting; the same ActivityDefinition wherever our
+    request names it (a section has none; a CommunicationRequest cannot name it in R4)."""
+    def one(g: dict, o: dict) -> bool:
+        canonical = g["definitionCanonical"] == o["definitionCanonical"] or (
+            o["definitionCanonical"] is None and o["request"] == "CommunicationRequest"
+            and g["definitionCanonical"] is not None)
+        return g["code"] == o["code"] and canonical and same(g["action"], o["action"])
+    return len(generic_) == len(ours_) and all(one(g, o) for g, o in zip(generic_, ours_))
+
+
+def codes(actions: list[dict]) -> list[str]:
+    """The action codes, depth-first ("section/rec" for the nested ones)."""
+    out = []
+    for a in actions:
+        out.append(a["code"])
+        out += [f"{a['code']}/{c}" for c in codes(a["action"])]
+    return out
