@@ -42,7 +42,7 @@ from service.apply.terminology import LOCAL_SYSTEM, SNOMED
 from service.facts.model import AMSTERDAM
 from tests.apply_support import TODAY, cases, data_dictionary, features, request_group
 from tools.case_bundles import IMAGING_CATEGORY, OTHER_PATIENT, build_draft_orders
-from tests.support.cql_actions import codes, same
+from tests.support.cql_actions import codes, same, with_changed_condition
 from tests.test_cql_plan import generated
 from tools.cql.generated_cases import case_bundle
 
@@ -375,14 +375,8 @@ def test_the_patients_reach_every_state_and_every_action() -> None:
 
 def test_a_changed_condition_gives_disagreements(tmp_path: Path) -> None:
     """The comparison can fail: point the collar warning at the collar info in a copy of the artifacts."""
-    for path in ARTIFACTS.glob("*.json"):
-        shutil.copy(path, tmp_path / path.name)
-    plan_path = tmp_path / f"PlanDefinition-{PLAN}.json"
-    plan = json.loads(plan_path.read_text(encoding="utf-8"))
-    checks = next(s for s in plan["action"] if s["code"][0]["coding"][0]["code"] == "section-order-checks")
-    collar = next(a for a in checks["action"] if a["code"][0]["coding"][0]["code"] == "chk-collar-not-grade-iii")
-    collar["condition"][0]["expression"]["expression"] = "Collar only in grade III"
-    plan_path.write_text(json.dumps(plan), encoding="utf-8")
+    with_changed_condition(ARTIFACTS, tmp_path, PLAN, "section-order-checks", "chk-collar-not-grade-iii",
+                           "Collar only in grade III")
     reference = [b for k, _, b in bundles() if k == "reference"]
     changed = run_driver(tmp_path, reference)
     found = disagreements({**generic(), **changed}, "reference")

@@ -31,7 +31,7 @@ from service.apply.plans import ALTERNATIVE, CQL_IDENTIFIER, CompiledPlan, PlanE
 from service.facts.model import AMSTERDAM
 from service.knowledge import KnowledgeBase
 from tests.apply_support import TODAY as APPLY_TODAY, cases, data_dictionary, request_group
-from tests.support.cql_actions import codes, same
+from tests.support.cql_actions import codes, same, with_changed_condition
 from tools.cql.generated_cases import case_bundle, generated_cases
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,14 +205,8 @@ def test_every_condition_is_cql_with_a_fhirpath_alternative() -> None:
 
 def test_a_changed_condition_gives_disagreements(tmp_path: Path) -> None:
     """The comparison can fail: point one condition at another definition in a copy of the artifacts."""
-    for path in ARTIFACTS.glob("*.json"):
-        shutil.copy(path, tmp_path / path.name)
-    plan_path = tmp_path / f"PlanDefinition-{PLAN}.json"
-    plan = json.loads(plan_path.read_text(encoding="utf-8"))
-    advice = next(s for s in plan["action"] if s["code"][0]["coding"][0]["code"] == "section-advice")
-    reassure = next(a for a in advice["action"] if a["code"][0]["coding"][0]["code"] == "rec-reassure")
-    reassure["condition"][0]["expression"]["expression"] = "Stay active"  # profile D as well
-    plan_path.write_text(json.dumps(plan), encoding="utf-8")
+    with_changed_condition(ARTIFACTS, tmp_path, PLAN, "section-advice", "rec-reassure",
+                           "Stay active")  # profile D as well
     changed = run_driver(tmp_path, PLAN, DAYS[0], list(cases()))
     differ = [c["id"] for c in cases() if not same(changed[c["id"]], ours(c, DAYS[0]))]
     mark = "section-advice/rec-reassure"
