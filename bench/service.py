@@ -282,13 +282,14 @@ class Server:
         self.log_path = folder / f"server-{auth}-{self.port}.log"  # (the port tells the trees apart)
         self.proc: subprocess.Popen | None = None
         self.pids: list[int] = []
+        self.module = "service.cli"  # bench/breakdown.py: bench.stage_timer, the same service with stage clocks
 
     def start(self) -> float:
         """Spawn and wait for the first 200 on /health; seconds it took."""
         log = self.log_path.open("wb")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port), "--workers", "1"],
+            [sys.executable, "-m", self.module, "serve", "--port", str(self.port), "--workers", "1"],
             env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         with httpx.Client(timeout=10) as client:

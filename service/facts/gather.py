@@ -119,7 +119,6 @@ RECURRENT_WINDOW = 365   # A.3: "meerdere recidieven binnen een jaar"
 RECURRENT_ONSETS = 3     # §0 (v2): three episode onsets within a year make `recurrent`
 FUTURE_TOLERANCE_DAYS = 1  # §0: more than one day in the future is not read
 
-_NEG_INF = float("-inf")
 
 
 class NoDataError(LookupError):
@@ -325,7 +324,7 @@ def whole_years(birth: date, today: date) -> int:
 
 
 def _ts(source: Source) -> float:
-    return source.instant.timestamp() if source.instant is not None else _NEG_INF
+    return source.timestamp
 
 
 # ---------------------------------------------------------------------------

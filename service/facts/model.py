@@ -55,6 +55,11 @@ class Source:
     def day(self) -> date | None:
         return self.instant.astimezone(AMSTERDAM).date() if self.instant else None
 
+    @_computed_once  # the sort key of "later" (gather.py): every answer of an intake shares its Source
+    def timestamp(self) -> float:
+        """POSIX seconds of `instant`; minus infinity without one (undated sorts first)."""
+        return self.instant.timestamp() if self.instant is not None else float("-inf")
+
 
 @dataclass(frozen=True)
 class Fact:
