@@ -60,7 +60,6 @@ LOOP_LAYOUT = (
     (5, "engine: facts (§0)"),
     (5, "engine: decision tables (§1-§9)"),
     (5, "engine: plan variables + conditions"),
-    (6, "engine: plan variables"),
     (5, "engine: CarePlan, RequestGroup, narrative"),
     (4, "cards"),
     (4, "answer JSON (orjson)"),
@@ -75,7 +74,6 @@ WORKER_LAYOUT = (
     (1, "engine: facts (§0)"),
     (1, "engine: decision tables (§1-§9)"),
     (1, "engine: plan variables + conditions"),
-    (2, "engine: plan variables"),
     (1, "engine: CarePlan, RequestGroup, narrative"),
     (0, "audit + issued cards, one SQLite transaction"),
 )

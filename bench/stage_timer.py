@@ -54,7 +54,6 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("service.fhir_api.apply_route", "audit", "audit + issued cards, one SQLite transaction"),
     # the engine (service/apply/engine.py)
     ("service.apply.engine", "Engine.apply", "engine: $apply"),
-    ("service.apply.plans", "CompiledPlan.environment", "engine: plan variables"),
     ("service.apply.plans", "CompiledPlan.applicable", "engine: plan variables + conditions"),
     ("service.apply.engine", "careplan", "engine: CarePlan, RequestGroup, narrative"),
     # the answer

@@ -9,7 +9,7 @@ from apply_support import TODAY, case_bundle, cases
 from case_strategies import random_case
 from service.apply.case import case_parameters
 from service.apply.engine import Engine
-from service.apply.fhirpath_fast import INDEX_KEY, Expression
+from service.apply.fhirpath_fast import INDEX_KEY, Expression, LazyEnvironment
 from service.knowledge import KnowledgeBase
 
 ENGINE = Engine(KnowledgeBase.load())
@@ -51,6 +51,18 @@ def compare(case_params: dict) -> None:
             assert fn(case_params, fast_env) == fn.reference(case_params, ref_env), fn.text
 
 
+def _applied(actions) -> list:
+    return [(a.path, a.dynamic, _applied(a.children)) for a in actions]
+
+
+def compare_lazy(case_params: dict) -> None:
+    """`applicable` (variables computed on first use) == the walk over the full environment:
+    the same actions, in the same order, with the same dynamic values."""
+    for plan in ENGINE.plans.plans.values():
+        eager = plan._walk(plan.actions, case_params, plan.environment(case_params), ())
+        assert _applied(plan.applicable(case_params)) == _applied(eager), plan.id
+
+
 def params_for(case: dict, extra: list[dict]) -> dict:
     bundle = case_bundle(case, TODAY)
     result = ENGINE.evaluate([e["resource"] for e in bundle["entry"]], f"Patient/{case['id']}", TODAY)
@@ -60,13 +72,17 @@ def params_for(case: dict, extra: list[dict]) -> dict:
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c["id"])
 @pytest.mark.parametrize("order", range(len(ORDERS)))
 def test_reference_cases(case, order):
-    compare(params_for(case, ORDERS[order]))
+    params = params_for(case, ORDERS[order])
+    compare(params)
+    compare_lazy(params)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=random_case())
 def test_random_cases(case):
-    compare(params_for(case, ORDERS[len(case["answers"]) % len(ORDERS)]))
+    params = params_for(case, ORDERS[len(case["answers"]) % len(ORDERS)])
+    compare(params)
+    compare_lazy(params)
 
 
 # -- semantics at the edges ---------------------------------------------------------
@@ -167,3 +183,51 @@ def test_intersect_with_strings_matches_fhirpathpy(focus):
     expr = Expression("%x.intersect('a' | 'c' | 'q')")
     env = {"x": focus}
     assert expr({}, dict(env)) == expr.reference({}, dict(env)), focus
+
+
+# -- variables computed on first use ---------------------------------------------------
+
+def _counting(variables):
+    """The variables with a call counter each: name -> calls."""
+    calls = {name: 0 for name, _ in variables}
+
+    def counted(name, fn):
+        def call(resource, env):
+            calls[name] += 1
+            return fn(resource, env)
+        return call
+    return [(name, counted(name, fn)) for name, fn in variables], calls
+
+
+def test_a_variable_is_computed_once_and_only_when_named():
+    variables, calls = _counting([("a", Expression("%case.parameter.where(name = 'x').value")),
+                                  ("b", Expression("%a.exists()")),
+                                  ("unused", Expression("%case.parameter.where(name = 'y').value"))])
+    env = LazyEnvironment({"resourceType": "Parameters", "parameter": [{"name": "x", "valueCode": "1"}]}, variables)
+    condition = Expression("%b and %a = '1'")
+    assert condition({}, env) == [True] and condition({}, env) == [True]
+    assert calls == {"a": 1, "b": 1, "unused": 0}
+    with pytest.raises(KeyError):
+        Expression("%nowhere.exists()")({}, env)
+
+
+def test_fhirpathpy_sees_every_variable_of_a_lazy_environment():
+    """A fallback to fhirpathpy (here: syntax only it runs) first computes all variables."""
+    variables = [("s", Expression("%case.parameter.where(name = 'x').value")),
+                 ("n", Expression("%s.count()"))]
+    env = LazyEnvironment({"resourceType": "Parameters", "parameter": [{"name": "x", "valueCode": "c"}]}, variables)
+    fallback = Expression("%s.select($this + 'x') | %n.select($this + 1)")
+    assert fallback.fast is None
+    assert fallback({}, env) == ["cx", 2]
+    assert env["s"] == ["c"] and env["n"] == [1]
+
+
+def test_plans_skip_variables_no_reached_condition_names():
+    """On a reference case, fewer variables are computed than the plan declares (the point of
+    computing them lazily), and the actions are those of the full environment (compare_lazy)."""
+    plan = ENGINE.plan("nekpijn-behandelprofiel")
+    params = params_for(cases()[0], [])
+    variables, calls = _counting(plan.variables)
+    plan._walk(plan.actions, params, LazyEnvironment(params, variables), ())
+    assert 0 < sum(1 for n in calls.values() if n) < len(plan.variables)
+    assert all(n <= 1 for n in calls.values())

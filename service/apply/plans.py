@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from service.apply.fhirpath_fast import Expression
+from service.apply.fhirpath_fast import Expression, LazyEnvironment
 from service.knowledge import KnowledgeBase
 
 PLAN_VARIABLE = "https://nekpijn-cds.org/fhir/StructureDefinition/plan-variable"
@@ -184,6 +184,7 @@ class CompiledPlan:
     # -- evaluation --------------------------------------------------------
 
     def environment(self, case: dict) -> dict:
+        """`%case` and every variable, evaluated in declaration order."""
         env = {"case": case}
         for name, fn in self.variables:
             env[name] = fn(case, env)
@@ -193,10 +194,11 @@ class CompiledPlan:
         """The actions whose conditions hold, in PlanDefinition order.
 
         An action with children applies only when one of its children does
-        (a section without content is left out).
+        (a section without content is left out). The variables are computed when a
+        condition or dynamic value first names one (LazyEnvironment): the result is that
+        of the full :meth:`environment`, without the variables no reached condition uses.
         """
-        env = self.environment(case)
-        return self._walk(self.actions, case, env, ())
+        return self._walk(self.actions, case, LazyEnvironment(case, self.variables), ())
 
     def _walk(self, actions, case, env, path) -> list[AppliedAction]:
         out = []
