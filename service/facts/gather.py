@@ -120,7 +120,6 @@ RECURRENT_ONSETS = 3     # §0 (v2): three episode onsets within a year make `re
 FUTURE_TOLERANCE_DAYS = 1  # §0: more than one day in the future is not read
 
 
-
 class NoDataError(LookupError):
     """Nothing usable about the subject: no Patient, no intake, no Observation or Condition."""
 
