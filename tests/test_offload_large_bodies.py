@@ -73,3 +73,34 @@ def test_authenticated_apply_evaluates_off_the_event_loop(tmp_path, monkeypatch)
                                headers={"Content-Type": "application/fhir+json"})
     assert response.status_code == 200, response.text
     assert where == [False]
+
+
+def test_a_large_hook_call_is_screened_and_evaluated_off_the_event_loop(tmp_path, monkeypatch):
+    """A hook call above LARGE_BODY_BYTES (here: the 24-resource case padded with a harmless
+    request extension) is parsed, screened and evaluated in worker threads; the usual one on the loop."""
+    from bench.service import case_resources, hook_body
+    from service.apply.engine import Engine
+    from service.cds_hooks import routes
+
+    where: dict[str, list[bool]] = {"screen": [], "apply": []}
+    screen, apply = routes.screen, Engine.apply
+
+    def recording_screen(*args, **kwargs):
+        where["screen"].append(_on_event_loop())
+        return screen(*args, **kwargs)
+
+    def recording_apply(self, *args, **kwargs):
+        where["apply"].append(_on_event_loop())
+        return apply(self, *args, **kwargs)
+
+    monkeypatch.setattr(routes, "screen", recording_screen)
+    monkeypatch.setattr(Engine, "apply", recording_apply)
+    small = hook_body("patient-view", case_resources())
+    padded = {**small, "extension": {"example.org/padding": "x" * (apply_route.LARGE_BODY_BYTES + 10)}}
+    with _client(tmp_path) as client:
+        for body in (small, padded):
+            response = client.post("/cds-services/nekpijn-behandelprofiel", content=json.dumps(body),
+                                   headers={"Content-Type": "application/json"})
+            assert response.status_code == 200, response.text
+            assert response.json()["cards"]
+    assert where == {"screen": [True, False], "apply": [True, False]}
